@@ -1,0 +1,58 @@
+# rlhf-lessons: `make lab` opens the course, `make test` runs every check.
+# Both create .venv on first use. torch is installed first, pinned, so that pip does
+# not pull a multi-GB CUDA build on a CPU machine; GPU users override it, e.g.
+#   make lab TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu124"
+PYTHON ?= python3
+TORCH_SPEC ?= torch==2.13.0
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+# Cell timeout (s) for nbval; every lesson is designed to run in well under a minute.
+NBVAL_TIMEOUT ?= 300
+# Parallel pytest workers: each worker runs torch with one thread (RLHF_LESSONS_THREADS).
+PYTEST_WORKERS ?= 2
+
+.PHONY: lab test venv lint format pytest nbval browser-deps student present slides benchmark data clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install $(TORCH_SPEC)
+	$(BIN)/pip install -e ".[dev,gpu]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+lab: venv
+	$(BIN)/jupyter lab notebooks/
+
+test: venv lint pytest nbval
+
+lint: venv
+	$(BIN)/ruff check rlhf_lessons tests benchmarks scripts notebooks
+	$(BIN)/ruff format --check rlhf_lessons tests benchmarks scripts
+
+format: venv
+	$(BIN)/ruff check --fix rlhf_lessons tests benchmarks scripts notebooks
+	$(BIN)/ruff format rlhf_lessons tests benchmarks scripts
+
+pytest: venv
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile tests/
+
+# One notebook: make nbval NB=notebooks/03_ppo_clip.ipynb
+NB ?= notebooks/
+nbval: venv
+	$(BIN)/pytest -p no:randomly --nbval-lax --nbval-current-env --nbval-cell-timeout=$(NBVAL_TIMEOUT) \
+		-n $(PYTEST_WORKERS) --dist loadfile $(NB)
+
+# Debian's Chromium for the real-browser test (needs root / sudo).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium chromium-driver)
+
+data: venv
+	$(PY) -m rlhf_lessons.toy.generate --seed 0 --out data/toy
+
+clean:
+	rm -rf $(VENV) .cache build *.egg-info
