@@ -126,7 +126,12 @@ def dpo_loss(
         ref_chosen_logps, ref_rejected_logps: (B,) the same under the frozen reference.
         beta: KL coefficient β > 0 (β = 0 makes the loss a constant log 2: meaningless).
     """
-    names = ("policy_chosen_logps", "policy_rejected_logps", "ref_chosen_logps", "ref_rejected_logps")
+    names = (
+        "policy_chosen_logps",
+        "policy_rejected_logps",
+        "ref_chosen_logps",
+        "ref_rejected_logps",
+    )
     tensors = [
         as_float_tensor(t, n)
         for t, n in zip(

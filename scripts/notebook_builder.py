@@ -34,17 +34,19 @@ def repository_url() -> str:
 
 def colab_url(notebook_name: str) -> str:
     owner_repo = re.sub(r"^https://github.com/", "", repository_url())
-    return f"https://colab.research.google.com/github/{owner_repo}/blob/main/notebooks/{notebook_name}"
+    return (
+        f"https://colab.research.google.com/github/{owner_repo}/blob/main/notebooks/{notebook_name}"
+    )
 
 
-INSTALL_CELL = '''\
+INSTALL_CELL = """\
 # On Colab (or any fresh kernel) this installs the course; where it is installed it does nothing.
 import importlib.util, os, subprocess, sys
 if importlib.util.find_spec("rlhf_lessons") is None:
     subprocess.run(["git", "clone", "-q", "{repo}", "rlhf-lessons"], check=True)
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "rlhf-lessons"], check=True)
     sys.path.insert(0, os.path.abspath("rlhf-lessons"))
-    os.chdir("rlhf-lessons/notebooks")'''
+    os.chdir("rlhf-lessons/notebooks")"""
 
 ENV_CELL = """\
 # NBVAL_IGNORE_OUTPUT
@@ -98,7 +100,11 @@ def header(name: str, title: str, learn: list[str]) -> list[nbformat.NotebookNod
 def build(name: str, cells: list, *, execute: bool = True, timeout: int = 600) -> Path:
     """Write notebooks/<name> from `cells` and execute it top to bottom (cwd = notebooks/)."""
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.metadata["language_info"] = {"name": "python"}
     nb.cells = cells
     path = NOTEBOOKS / name
