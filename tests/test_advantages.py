@@ -143,7 +143,11 @@ F23 = torch.zeros(2, 3)
         (lambda: whiten(torch.tensor([1.0, float("nan")])), ValueError, r"^x "),
         (lambda: whiten(F23, mask=torch.ones(3)), ValueError, "mask"),
         (lambda: whiten(torch.tensor([1.0])), ValueError, "at least 2"),
-        (lambda: whiten(torch.tensor([1.0, 2.0]), mask=torch.tensor([1, 0])), ValueError, "at least 2"),
+        (
+            lambda: whiten(torch.tensor([1.0, 2.0]), mask=torch.tensor([1, 0])),
+            ValueError,
+            "at least 2",
+        ),
     ],
 )
 def test_bad_input_names_the_argument(call, error, name):
