@@ -1,0 +1,64 @@
+"""The toy SFT policy and reward model, trained once and cached, so every lesson starts in seconds.
+
+No hidden state between notebooks: each lesson calls these functions, which load a checkpoint
+from the cache folder (runtime.cache_dir(), keyed by the config and the data) or train it when
+it is missing. Deleting .cache/ only costs the seconds it takes to train again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from transformers import GPT2ForSequenceClassification, GPT2LMHeadModel
+
+from ..models import freeze, save_model
+from ..runtime import cache_dir
+from ..toy import build_tokenizer, toy_data_dir
+from .reward_model import RewardModelConfig, train_reward_model
+from .sft import SFTConfig, train_sft
+
+
+def _key(kind: str, config) -> str:
+    h = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
+    for path in sorted(toy_data_dir().glob("*.jsonl")):
+        h.update(path.read_bytes())
+    return f"{kind}-{h.hexdigest()[:12]}"
+
+
+def _cached(path: Path, load, train):
+    if (path / "config.json").exists():
+        return load(path)
+    model = train()
+    try:
+        save_model(model, path)
+    except OSError:  # another process saved the same checkpoint first: fine
+        pass
+    return model
+
+
+def toy_sft_policy(seed: int = 0, config: SFTConfig | None = None, progress: bool = False):
+    """The SFT policy of the toy world (and its tokenizer), from cache or trained now."""
+    config = config or SFTConfig.toy(seed=seed)
+    path = cache_dir() / _key("sft", config)
+    policy = _cached(
+        path, GPT2LMHeadModel.from_pretrained, lambda: train_sft(config, progress=progress).policy
+    )
+    policy.eval()
+    return policy, build_tokenizer()
+
+
+def toy_reward_model(
+    seed: int = 0, config: RewardModelConfig | None = None, progress: bool = False
+):
+    """The frozen toy reward model, from cache or trained now."""
+    config = config or RewardModelConfig.toy(seed=seed)
+    path = cache_dir() / _key("rm", config)
+    model = _cached(
+        path,
+        GPT2ForSequenceClassification.from_pretrained,
+        lambda: train_reward_model(config, progress=progress).reward_model,
+    )
+    return freeze(model)
