@@ -11,7 +11,7 @@ import torch
 
 from ..losses import ppo_clip_loss
 
-__all__ = ["clipped_objective", "clip_table", "plot_clip_objective"]
+__all__ = ["clipped_objective", "clip_table", "clip_table_text", "plot_clip_objective"]
 
 
 def clipped_objective(ratio, advantages, eps=0.2) -> torch.Tensor:
@@ -73,18 +73,46 @@ def clip_table(log_ratios, advantages, eps=0.2) -> dict:
     }
 
 
-def plot_clip_objective(eps=0.2, log_ratios=None, advantages=None, *, ax=None, max_ratio=2.0):
+def clip_table_text(table: dict) -> str:
+    """A `clip_table(...)` result as a fixed-width text table, one row per sample (03_ppo_clip)."""
+    lines = [
+        f"eps = {table['eps']:g}: clip range [{table['low']:.3f}, {table['high']:.3f}]",
+        "sample  log_ratio      A    ratio  clip(ratio)  min(ρA, clip·A)  ∂loss/∂log_ratio",
+    ]
+    for i in range(len(table["ratio"])):
+        if table["clipped"][i]:
+            status = "clipped: zero gradient"
+        elif table["outside"][i]:
+            status = "outside the range, NOT clipped"
+        else:
+            status = "inside the range"
+        grad = table["grad"][i] + 0.0  # + 0.0 turns -0.0 into 0.0
+        lines.append(
+            f"{i:>6}  {table['log_ratio'][i]:>9.3f}  {table['advantages'][i]:>5.2f}"
+            f"  {table['ratio'][i]:>7.3f}  {table['clipped_ratio'][i]:>11.3f}"
+            f"  {table['objective'][i]:>15.4f}  {grad:>16.4f}  {status}"
+        )
+    lines.append(
+        f"loss = {table['loss']:.4f}   (unclipped surrogate -mean(ρ·A) = "
+        f"{table['unclipped_loss']:.4f})"
+    )
+    return "\n".join(lines)
+
+
+def plot_clip_objective(
+    eps=0.2, log_ratios=None, advantages=None, *, ax=None, max_ratio=2.0, dpi=80
+):
     """Two panels, A > 0 and A < 0: the clipped objective per unit |A| against ρ.
 
     Introduced in 03_ppo_clip. Dashed: the unclipped surrogate ρ·A. Solid: min(ρ·A, clip(ρ)·A).
     Shaded: where the solid line is flat, so the gradient is exactly zero. With log_ratios and
     advantages, each sample is drawn as a numbered dot on the panel of its advantage's sign
-    (a cross when it is clipped). Returns the matplotlib Figure (small: 8×3 in at 80 dpi).
+    (a cross when it is clipped). `ax`: two Axes to draw on. Returns the Figure (8×3 in, `dpi`).
     """
     import matplotlib.pyplot as plt
 
     if ax is None:
-        fig, axes = plt.subplots(1, 2, figsize=(8, 3), dpi=80, sharex=True)
+        fig, axes = plt.subplots(1, 2, figsize=(8, 3), dpi=dpi, sharex=True)
     else:
         axes = ax
         fig = axes[0].figure

@@ -68,7 +68,7 @@ def clip_table_html(table: dict) -> str:
             f'<td class="rlhf-ratio">{table["ratio"][i]:.3f}</td>'
             f'<td class="rlhf-clipped-ratio">{table["clipped_ratio"][i]:.3f}</td>'
             f'<td class="rlhf-objective">{table["objective"][i]:.4f}</td>'
-            f'<td class="rlhf-grad">{table["grad"][i]:.4f}</td>'
+            f'<td class="rlhf-grad">{table["grad"][i] + 0.0:.4f}</td>'
             f"{status}</tr>"
         )
     eps = table["eps"]
@@ -156,7 +156,7 @@ def clip_explorer(log_ratios=None, advantages=None, eps=0.2, *, plot=True) -> wi
         if plot:
             import matplotlib.pyplot as plt
 
-            fig = plot_clip_objective(table["eps"], table["log_ratio"], table["advantages"])
+            fig = plot_clip_objective(table["eps"], table["log_ratio"], table["advantages"], dpi=64)
             figure.clear_output(wait=True)
             with figure:
                 display(fig)
