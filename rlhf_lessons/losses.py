@@ -101,6 +101,8 @@ def value_loss(values, old_values, returns, vf_clip=0.2, mask=None) -> torch.Ten
     returns = as_float_tensor(returns, "returns")
     check_same_shape(values, "values", old_values, "old_values")
     check_same_shape(values, "values", returns, "returns")
+    for t, name in ((values, "values"), (old_values, "old_values"), (returns, "returns")):
+        check_finite(t, name)
     check_positive(vf_clip, "vf_clip")
     mask = as_mask(mask, values, "values")
     clipped_values = old_values + (values - old_values).clamp(-vf_clip, vf_clip)
@@ -175,4 +177,6 @@ def kl_k2(log_ratio) -> torch.Tensor:
 def kl_k3(log_ratio) -> torch.Tensor:
     """k3 = (r - 1) - log r: unbiased, low variance, always ≥ 0 (GRPO's choice). Elementwise. See `kl_k1`."""
     log_ratio = _log_ratio_arg(log_ratio)
-    return (log_ratio.exp() - 1) - log_ratio
+    # (r - 1) - log r, with r - 1 = expm1(log r) computed without cancellation; float rounding
+    # can still leave -1e-8 where the true value is ~0, so clamp to the math's k3 >= 0.
+    return (torch.expm1(log_ratio) - log_ratio).clamp(min=0)
