@@ -41,7 +41,11 @@ def colab_url(notebook_name: str) -> str:
 
 INSTALL_CELL = """\
 # On Colab (or any fresh kernel) this installs the course; where it is installed it does nothing.
-import importlib.util, os, subprocess, sys
+import importlib.util
+import os
+import subprocess
+import sys
+
 if importlib.util.find_spec("rlhf_lessons") is None:
     subprocess.run(["git", "clone", "-q", "{repo}", "rlhf-lessons"], check=True)
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "rlhf-lessons"], check=True)
