@@ -212,7 +212,7 @@ class Setup:
                 "reference_from_base=True needs LoRA (set lora_fraction): without adapters "
                 "there is no frozen base to reuse as the reference"
             )
-        if self.zero_stage not in (0, 1, 2, 3) or isinstance(self.zero_stage, bool):
+        if type(self.zero_stage) is not int or self.zero_stage not in (0, 1, 2, 3):
             raise ValueError(f"zero_stage must be 0, 1, 2 or 3, got {self.zero_stage!r}")
         if _flag(self.offload_optimizer, "offload_optimizer") and self.zero_stage == 0:
             raise ValueError(
@@ -689,3 +689,38 @@ def estimate(
         memory=memory_plan(setup, cluster),
         flops=flops_breakdown(setup, data),
     )
+
+
+def compare(
+    options: dict[str, Setup],
+    cluster: Cluster,
+    data: Data,
+    mfu: float = 0.4,
+    generation_mfu: float | None = None,
+) -> str:
+    """One line per labelled setup: memory (all copies, per GPU), fit, FLOPs, GPU-hours, days.
+
+    The same MFU is used for every line: in a real run ZeRO-3's communication and CPU
+    offload lower it, so the options that save the most memory are slower than shown.
+    """
+    if not options:
+        raise ValueError("options must name at least one Setup, e.g. {'DPO': Setup('dpo')}")
+    width = max(12, *(len(label) for label in options)) + 2
+    lines = [
+        f"{'option':<{width}}{'all GB':>8}{'GB/GPU':>8}  {'fits?':<6}{'FLOPs':>10}"
+        f"{'GPU-h':>8}{'days':>7}"
+    ]
+    for label, setup in options.items():
+        e = estimate(setup, cluster, data, mfu, generation_mfu)
+        m = e.memory
+        lines.append(
+            f"{label:<{width}}{m.state_gb:>8.1f}{m.per_gpu_gb:>8.1f}  {'yes' if m.fits else 'no':<6}"
+            f"{e.total_flops:>10.2e}{e.gpu_hours:>8.1f}{e.wall_hours / 24:>7.2f}"
+        )
+    lines.append(
+        f"({cluster.n_gpus}x {cluster.gpu}, {cluster.spec.memory_gb:g} GB each; "
+        f"{data.n_examples:,} examples of {data.prompt_tokens}+{data.response_tokens} tokens, "
+        f"{data.epochs:g} epoch(s); MFU {mfu:.0%}"
+        + (f", generation {generation_mfu:.0%})" if generation_mfu is not None else ")")
+    )
+    return "\n".join(lines)
