@@ -1,0 +1,351 @@
+"""Direct preference optimisation (DPO): learn from preference pairs with no reward model and no RL.
+
+Introduced in 06_dpo_and_grpo. Follows Rafailov et al. 2023 ("Direct Preference Optimization:
+Your Language Model is Secretly a Reward Model"). The lesson derives it in four lines:
+
+    1. the KL-regularised objective  max_π E[r(x,y)] - β·KL(π ‖ π_ref)  has the optimum
+           π*(y|x) = π_ref(y|x) · exp(r(x,y)/β) / Z(x)
+    2. solve for the reward:  r(x,y) = β·log π*(y|x)/π_ref(y|x) + β·log Z(x)
+    3. put it into Bradley–Terry, p(y_w ≻ y_l) = σ(r_w - r_l): β·log Z(x) cancels
+    4. so the policy itself is trained with the reward model's loss:
+           loss = -log σ( β·[(log π_w - log π_ref,w) - (log π_l - log π_ref,l)] )
+
+It trains on the *same* preference pairs the reward model saw (data/toy/pairs_train.jsonl).
+The reference's logprobs never change, so they are computed once before training
+(`reference_logprobs`) and the reference is not called again during training: one model copy
+in memory while training, where PPO holds four.
+
+Metrics per step (OUT/metrics.jsonl): loss; accuracy (fraction of pairs whose implicit reward
+margin is > 0); chosen_reward and rejected_reward, the implicit rewards β·(log π - log π_ref)
+(Rafailov et al. 2023, Section 5); margin; seconds (the training step alone). Every
+`eval_every` steps (and at step 0, before training): gold, reward (proxy) and kl from
+`evaluate_policy` on held-out prompts, with the same seed each time, so that changes come from
+the policy and not from the sampling noise.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from ..batching import QueryBatch, encode_queries
+from ..doctor import Doctor
+from ..evaluate import MISSING_EOS_PENALTY, evaluate_policy
+from ..losses import dpo_loss
+from ..models import freeze
+from ..rollout import sequence_logprobs
+from ..runtime import set_seed
+from ..toy import load_records
+from .common import MetricsWriter, check_finite_loss, load_checkpoint, save_checkpoint
+
+__all__ = ["DPOConfig", "DPOResult", "reference_logprobs", "train_dpo", "add_arguments", "run_cli"]
+
+
+@dataclass
+class DPOConfig:
+    """Settings of one DPO run (toy defaults: gold rises clearly within 50 steps, ~2 s)."""
+
+    seed: int = 0  # seeds the batch order and the evaluation samples
+    steps: int = 50  # optimizer steps
+    batch_size: int = 64  # preference pairs per step (each pair = 2 sequences)
+    lr: float = 1e-3  # AdamW learning rate (tiny models like large rates)
+    beta: float = (
+        0.1  # β > 0: strength of the implicit KL leash to the reference (Rafailov et al.: 0.1)
+    )
+    max_grad_norm: float = 1.0  # gradient clipping
+    reference_batch_size: int = (
+        512  # sequences per forward pass when precomputing reference logprobs
+    )
+    eval_every: int = 10  # steps between held-out evaluations (0 = only before and after training)
+    eval_prompts: int = 128  # held-out prompts (data/toy/prompts_test) sampled at each evaluation
+    max_new_tokens: int = 14  # longest response sampled at evaluation
+    temperature: float = 1.0  # sampling temperature at evaluation
+    missing_eos_penalty: float = (
+        MISSING_EOS_PENALTY  # proxy reward's penalty for no <eos> (eval only)
+    )
+    checkpoint_every: int = 50  # steps between atomic checkpoints when an out dir is given
+
+    def __post_init__(self):
+        positive_ints = (
+            "steps",
+            "batch_size",
+            "reference_batch_size",
+            "eval_prompts",
+            "max_new_tokens",
+            "checkpoint_every",
+        )
+        for name in positive_ints:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"DPOConfig.{name} must be a positive int, got {value!r}")
+        if not isinstance(self.eval_every, int) or self.eval_every < 0:
+            raise ValueError(f"DPOConfig.eval_every must be an int >= 0, got {self.eval_every!r}")
+        for name in ("lr", "beta", "max_grad_norm", "temperature"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+                hint = (
+                    " (with beta = 0 every pair's loss is log 2 and nothing is learned; DPO "
+                    "needs beta > 0, typically 0.1)"
+                    if name == "beta"
+                    else ""
+                )
+                raise ValueError(f"DPOConfig.{name} must be > 0, got {value!r}{hint}")
+        if self.missing_eos_penalty < 0:
+            raise ValueError(
+                f"DPOConfig.missing_eos_penalty must be >= 0, got {self.missing_eos_penalty}"
+            )
+
+    @classmethod
+    def toy(cls, **overrides) -> DPOConfig:
+        """The toy world's preset (the defaults), with any field overridden."""
+        return cls(**overrides)
+
+
+@dataclass
+class DPOResult:
+    """What `train_dpo` returns. `metrics` holds one dict per step (row 0 = before training)."""
+
+    policy: torch.nn.Module
+    config: DPOConfig
+    metrics: list[dict] = field(default_factory=list)
+    doctor: Doctor | None = None
+    reference_seconds: float = 0.0  # time to precompute the reference logprobs (once)
+    train_seconds: float = 0.0  # time in training steps (evaluation excluded)
+
+    @property
+    def evaluations(self) -> list[dict]:
+        """The rows that carry a held-out evaluation (gold is not None)."""
+        return [r for r in self.metrics if r.get("gold") is not None]
+
+
+def encode_pairs(tokenizer, pairs: list[dict]) -> QueryBatch:
+    """All pairs as one QueryBatch of 2N rows: rows 0..N-1 chosen, rows N..2N-1 rejected.
+
+    Chosen and rejected share one prompt width P, so a training step feeds both halves of its
+    pairs through the policy in a single forward pass.
+    """
+    if not pairs:
+        raise ValueError("pairs is empty: expected a list of {'prompt', 'chosen', 'rejected'}")
+    for i, p in enumerate(pairs):
+        if not isinstance(p, dict) or not {"prompt", "chosen", "rejected"} <= p.keys():
+            raise ValueError(f"pairs[{i}] must be a dict with 'prompt', 'chosen', 'rejected'")
+    prompts = [p["prompt"] for p in pairs]
+    responses = [p["chosen"] for p in pairs] + [p["rejected"] for p in pairs]
+    return encode_queries(tokenizer, prompts + prompts, responses)
+
+
+@torch.no_grad()
+def reference_logprobs(reference, data: QueryBatch, batch_size: int = 512) -> torch.Tensor:
+    """log π_ref(y|x) of every row of `data`, summed over response tokens: (N,).
+
+    Computed once before training: the reference is frozen, so these numbers never change
+    and the reference need not stay in memory (or be run) while the policy trains.
+    """
+    out = [
+        sequence_logprobs(reference, data.select(slice(i, i + batch_size)))
+        for i in range(0, len(data), batch_size)
+    ]
+    return torch.cat(out)  # (N,)
+
+
+def _pair_indices(n_pairs: int, batch_size: int, step: int, seed: int) -> torch.Tensor:
+    """The pairs of a step: epochs of shuffled pairs, each shuffle a function of (seed, epoch).
+
+    A pure function of the step, so a resumed run sees exactly the batches it would have seen.
+    """
+    per_epoch = n_pairs // batch_size
+    if per_epoch == 0:
+        raise ValueError(
+            f"batch_size ({batch_size}) is larger than the number of pairs ({n_pairs})"
+        )
+    epoch, i = divmod(step - 1, per_epoch)
+    order = torch.randperm(n_pairs, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+    return order[i * batch_size : (i + 1) * batch_size]
+
+
+def train_dpo(
+    config: DPOConfig | None,
+    policy,
+    reference,
+    tokenizer,
+    pairs: list[dict] | None = None,
+    *,
+    eval_prompts: list[str] | None = None,
+    reward_model=None,
+    out_dir=None,
+    resume: bool = False,
+    doctor: Doctor | None = None,
+    progress: bool = True,
+) -> DPOResult:
+    """Train `policy` (in place: pass a copy to keep the SFT policy) with the DPO loss.
+
+    Args:
+        config: DPOConfig (None = the toy preset).
+        policy: causal LM to train, usually a copy of the SFT policy.
+        reference: the frozen SFT policy. Used once, before training, for its logprobs (and by
+            the held-out evaluation, for the KL).
+        tokenizer: the toy tokenizer (or the policy's tokenizer).
+        pairs: list of {'prompt', 'chosen', 'rejected'} (None = data/toy/pairs_train.jsonl).
+        eval_prompts: held-out prompts (None = the first config.eval_prompts of prompts_test).
+        reward_model: optional; only to report the proxy reward at evaluation. DPO never
+            trains against it.
+        out_dir: where metrics.jsonl and the checkpoint go (None = nowhere).
+        resume: continue from out_dir/checkpoint.
+        doctor: a Doctor to report to (None = a new Doctor("dpo")).
+    """
+    config = config or DPOConfig.toy()
+    if not isinstance(config, DPOConfig):
+        raise TypeError(f"config must be a DPOConfig, got {type(config).__name__}")
+    if resume and out_dir is None:
+        raise ValueError("resume=True needs out_dir (the folder holding the checkpoint)")
+    g = set_seed(config.seed)
+    pairs = pairs if pairs is not None else load_records("pairs_train")
+    if eval_prompts is None:
+        eval_prompts = [r["prompt"] for r in load_records("prompts_test")][: config.eval_prompts]
+    doctor = doctor or Doctor("dpo", verbose=progress)
+    if policy is reference:
+        raise ValueError("policy and reference are the same object: pass a copy of the SFT policy")
+    freeze(reference)
+    if not any(p.requires_grad for p in policy.parameters()):
+        policy.requires_grad_(True)  # a deep copy of a frozen reference arrives frozen
+
+    # 1. tokenise every pair once, and score it once under the frozen reference
+    data = encode_pairs(tokenizer, pairs)  # (2N, P + T): chosen rows, then rejected rows
+    n_pairs = len(pairs)
+    t0 = time.perf_counter()
+    ref_logps = reference_logprobs(reference, data, config.reference_batch_size)  # (2N,)
+    reference_seconds = time.perf_counter() - t0
+
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=config.lr)
+    start = 0
+    if resume:
+        start, _ = load_checkpoint(out_dir, {"policy": policy}, {"policy": optimizer}, g)
+    log = MetricsWriter(out_dir, resume_step=start if resume else None)
+
+    def evaluate(row: dict) -> dict:
+        ev = evaluate_policy(
+            policy,
+            tokenizer,
+            eval_prompts,
+            reward_model=reward_model,
+            reference=reference,
+            max_new_tokens=config.max_new_tokens,
+            temperature=config.temperature,
+            seed=config.seed,
+            missing_eos_penalty=config.missing_eos_penalty,
+        )
+        row.update(gold=ev["gold"], reward=ev["reward"], kl=ev["kl"], eos_rate=ev["eos_rate"])
+        return row
+
+    if start == 0:  # row 0: the starting point (the SFT policy), before any update
+        row0 = {"step": 0, "loss": None, "accuracy": None, "seconds": 0.0}
+        log.write(evaluate(row0))
+    train_seconds = 0.0
+    policy.train()
+    bar = tqdm(range(start + 1, config.steps + 1), desc="DPO", disable=not progress)
+    for step in bar:
+        t0 = time.perf_counter()
+        # 2. a batch of pairs: chosen rows idx, rejected rows idx + N, in one forward pass
+        idx = _pair_indices(n_pairs, config.batch_size, step, config.seed)  # (B,)
+        rows = torch.cat([idx, idx + n_pairs])  # (2B,)
+        logps = sequence_logprobs(policy, data.select(rows))  # (2B,) log π_θ(y|x)
+        policy_chosen, policy_rejected = logps.split(len(idx))  # (B,), (B,)
+        ref_chosen, ref_rejected = ref_logps[idx], ref_logps[idx + n_pairs]  # (B,), (B,)
+
+        # 3. the DPO loss: Bradley–Terry on implicit rewards β·log π_θ/π_ref
+        loss = dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, config.beta)
+        check_finite_loss(loss, step)
+        optimizer.zero_grad()
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
+        optimizer.step()
+        seconds = time.perf_counter() - t0
+        train_seconds += seconds
+
+        # 4. what to watch: implicit rewards of chosen and rejected, and how often they order right
+        with torch.no_grad():
+            chosen_reward = config.beta * (policy_chosen - ref_chosen)  # (B,)
+            rejected_reward = config.beta * (policy_rejected - ref_rejected)  # (B,)
+            margin = chosen_reward - rejected_reward  # (B,)
+        row = {
+            "step": step,
+            "loss": loss.item(),
+            "accuracy": (margin > 0).float().mean().item(),
+            "chosen_reward": chosen_reward.mean().item(),
+            "rejected_reward": rejected_reward.mean().item(),
+            "margin": margin.mean().item(),
+            "grad_norm": grad_norm.item(),
+            "reward": None,
+            "gold": None,
+            "kl": None,
+            "seconds": seconds,
+        }
+        if (config.eval_every and step % config.eval_every == 0) or step == config.steps:
+            evaluate(row)
+            policy.train()
+        log.write(row)
+        doctor.check(step, {k: v for k, v in row.items() if v is not None})
+        bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['accuracy']:.2f}")
+        if out_dir is not None and (step % config.checkpoint_every == 0 or step == config.steps):
+            save_checkpoint(
+                out_dir,
+                step,
+                {"policy": policy},
+                {"policy": optimizer},
+                g,
+                {"config": asdict(config)},
+            )
+    policy.eval()
+    return DPOResult(policy, config, log.rows, doctor, reference_seconds, train_seconds)
+
+
+# ── command line: python -m rlhf_lessons dpo --preset toy --seed S --steps N --out DIR ──────
+
+
+def add_arguments(parser) -> None:
+    """DPO's flags beyond the common ones (--preset, --seed, --steps, --out, --resume)."""
+    parser.add_argument("--beta", type=float, help="KL strength beta > 0 (toy: 0.1)")
+    parser.add_argument("--lr", type=float, help="learning rate (toy: 1e-3)")
+    parser.add_argument("--batch-size", type=int, help="preference pairs per step (toy: 64)")
+    parser.add_argument("--eval-every", type=int, help="steps between evaluations (toy: 10)")
+
+
+def run_cli(args) -> DPOResult:
+    """Train the cached toy SFT policy with DPO on data/toy/pairs_train.jsonl."""
+    from .pipeline import toy_reward_model, toy_sft_policy
+
+    preset = getattr(args, "preset", "toy") or "toy"
+    if preset != "toy":
+        raise ValueError(f"dpo: unknown --preset {preset!r}; this command knows 'toy'")
+    overrides = {
+        "seed": args.seed,
+        "steps": args.steps,
+        "beta": getattr(args, "beta", None),
+        "lr": getattr(args, "lr", None),
+        "batch_size": getattr(args, "batch_size", None),
+        "eval_every": getattr(args, "eval_every", None),
+    }
+    config = DPOConfig.toy(**{k: v for k, v in overrides.items() if v is not None})
+    sft_policy, tokenizer = toy_sft_policy(seed=config.seed)
+    reward_model = toy_reward_model(seed=config.seed)
+    policy = copy.deepcopy(sft_policy)
+    result = train_dpo(
+        config,
+        policy,
+        sft_policy,
+        tokenizer,
+        reward_model=reward_model,
+        out_dir=args.out,
+        resume=args.resume,
+    )
+    first, last = result.evaluations[0], result.evaluations[-1]
+    print(
+        f"DPO done: loss {result.metrics[-1]['loss']:.3f}, accuracy "
+        f"{result.metrics[-1]['accuracy']:.2f}; gold {first['gold']:.2f} -> {last['gold']:.2f}, "
+        f"KL {last['kl']:.2f}; saved to {args.out}/checkpoint/policy"
+    )
+    return result
