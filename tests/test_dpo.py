@@ -1,0 +1,154 @@
+"""DPO trainer: learning happens (gold rises above the SFT policy), the reference is used only
+through logprobs precomputed before training, the first step is exactly log 2, bad settings are
+rejected by name, the doctor notices a stuck loss, and runs resume exactly."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+
+import pytest
+import torch
+
+from rlhf_lessons.doctor import Doctor
+from rlhf_lessons.rollout import response_logprobs
+from rlhf_lessons.toy import load_records
+from rlhf_lessons.trainers.dpo import DPOConfig, encode_pairs, reference_logprobs, train_dpo
+from rlhf_lessons.trainers.pipeline import toy_reward_model, toy_sft_policy
+
+
+@pytest.fixture(scope="module")
+def world():
+    policy, tokenizer = toy_sft_policy(seed=0)
+    return policy, tokenizer, toy_reward_model(seed=0)
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    return load_records("pairs_train")
+
+
+def count_calls(model) -> list[int]:
+    calls = [0]
+    model.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    return calls
+
+
+@pytest.mark.slow
+def test_dpo_raises_gold_above_the_sft_policy(world):
+    sft, tok, rm = world
+    # fixed seed, CI-sized: 40 steps of 64 pairs (~1.5 s on an idle core)
+    result = train_dpo(
+        DPOConfig.toy(steps=40, eval_every=0), copy.deepcopy(sft), sft, tok,
+        reward_model=rm, progress=False,
+    )  # fmt: skip
+    before, after = result.evaluations[0], result.evaluations[-1]
+    assert before["step"] == 0 and after["step"] == 40
+    # measured (seed 0, 1 thread): gold -0.06 -> +0.41, KL 0 -> ~1.4, last-10 accuracy ~0.7
+    assert after["gold"] > before["gold"] + 0.2, (before["gold"], after["gold"])
+    assert 0.2 < after["kl"] < 5.0
+    assert after["reward"] > before["reward"]  # the proxy rises too, though DPO never saw it
+    late = [r["accuracy"] for r in result.metrics[-10:]]
+    assert sum(late) / len(late) > 0.6
+    assert result.metrics[-1]["loss"] < math.log(2)
+    assert not result.doctor.findings
+
+
+def test_reference_logprobs_are_precomputed_not_recomputed(world, pairs):
+    sft, tok, _ = world
+    subset = pairs[:256]
+    counts = []
+    for steps in (2, 6):
+        reference = copy.deepcopy(sft)
+        calls = count_calls(reference)
+        config = DPOConfig.toy(steps=steps, batch_size=16, eval_every=0, eval_prompts=8,
+                               reference_batch_size=128)  # fmt: skip
+        train_dpo(config, copy.deepcopy(sft), reference, tok, subset, progress=False)
+        counts.append(calls[0])
+    # 512 sequences / 128 per pass = 4 precompute passes + 2 evaluations (KL before and after);
+    # none during training: 4 more steps do not add a single call
+    assert counts == [4 + 2, 4 + 2]
+
+
+def test_reference_logprobs_match_token_by_token_scoring(world, pairs):
+    sft, tok, _ = world
+    data = encode_pairs(tok, pairs[:5])  # rows 0-4 chosen, 5-9 rejected
+    assert len(data) == 10
+    got = reference_logprobs(sft, data, batch_size=3)  # chunks of 3: chunking must not matter
+    with torch.no_grad():
+        want = response_logprobs(sft, data).sum(-1)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    # the pair layout: row i is pairs[i]'s chosen, row 5 + i its rejected
+    assert data.response_mask[0].sum() == len(pairs[0]["chosen"].split())
+    assert data.response_mask[5].sum() == len(pairs[0]["rejected"].split())
+
+
+def test_first_step_loss_is_log_two_when_policy_equals_reference(world, pairs):
+    sft, tok, _ = world
+    config = DPOConfig.toy(steps=1, batch_size=32, eval_every=0, eval_prompts=4)
+    result = train_dpo(config, copy.deepcopy(sft), sft, tok, pairs[:64], progress=False)
+    first = result.metrics[1]
+    assert first["loss"] == pytest.approx(math.log(2), abs=1e-5)
+    assert first["chosen_reward"] == pytest.approx(0, abs=1e-5)
+    assert first["margin"] == pytest.approx(0, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("beta", 0.0), ("beta", -0.1), ("lr", 0.0), ("steps", 0), ("batch_size", -1),
+     ("eval_every", -1), ("beta", float("nan"))],
+)  # fmt: skip
+def test_bad_config_values_are_rejected_by_name(field, value):
+    with pytest.raises(ValueError, match=f"DPOConfig.{field}"):
+        DPOConfig(**{field: value})
+
+
+def test_beta_zero_error_explains_why():
+    with pytest.raises(ValueError, match="log 2"):
+        DPOConfig(beta=0)
+
+
+def test_batch_larger_than_the_data_is_rejected(world, pairs):
+    sft, tok, _ = world
+    with pytest.raises(ValueError, match="batch_size"):
+        train_dpo(DPOConfig.toy(steps=1, batch_size=64, eval_prompts=2), copy.deepcopy(sft),
+                  sft, tok, pairs[:10], progress=False)  # fmt: skip
+
+
+def test_doctor_flags_a_loss_stuck_at_log_two(world, pairs):
+    sft, tok, _ = world
+    doctor = Doctor("dpo", verbose=False)
+    config = DPOConfig.toy(steps=22, batch_size=8, lr=1e-9, eval_every=0, eval_prompts=4)
+    train_dpo(config, copy.deepcopy(sft), sft, tok, pairs[:64], doctor=doctor, progress=False)
+    assert [f.name for f in doctor.findings] == ["preference-loss-stuck"]
+
+
+def test_resume_matches_an_uninterrupted_run(world, pairs, tmp_path):
+    sft, tok, _ = world
+    subset = pairs[:128]
+    config = DPOConfig.toy(steps=4, batch_size=16, eval_every=0, eval_prompts=4,
+                           checkpoint_every=2)  # fmt: skip
+    whole = train_dpo(config, copy.deepcopy(sft), sft, tok, subset, progress=False)
+    half = DPOConfig.toy(**{**config.__dict__, "steps": 2})
+    train_dpo(half, copy.deepcopy(sft), sft, tok, subset, out_dir=tmp_path, progress=False)
+    resumed = train_dpo(config, copy.deepcopy(sft), sft, tok, subset, out_dir=tmp_path,
+                        resume=True, progress=False)  # fmt: skip
+    losses = lambda result: [r["loss"] for r in result.metrics[1:]]  # noqa: E731 (row 0: no loss)
+    assert len(losses(resumed)) == 4
+    assert losses(resumed) == pytest.approx(losses(whole), abs=1e-6)
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 1, 2, 3, 4]
+    for key in ("step", "reward", "gold", "kl", "seconds", "loss", "accuracy"):
+        assert key in rows[-1]
+    assert (tmp_path / "checkpoint" / "policy" / "model.safetensors").exists()
+
+
+def test_command_line_writes_metrics_and_checkpoint(tmp_path):
+    from rlhf_lessons.__main__ import main
+
+    assert main(["dpo", "--steps", "3", "--out", str(tmp_path), "--eval-every", "0"]) == 0
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 1, 2, 3]
+    assert rows[-1]["gold"] is not None and rows[1]["gold"] is None
+    assert (tmp_path / "checkpoint" / "policy" / "model.safetensors").exists()

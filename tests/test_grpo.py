@@ -1,0 +1,204 @@
+"""GRPO trainer: group advantages by hand, the loss by hand, learning happens (gold rises above
+the SFT policy), zero-variance groups are counted and flagged, bad settings are rejected by name
+(beta = 0 is allowed), runs resume exactly, and the command line writes its run folder."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+
+import pytest
+import torch
+
+from rlhf_lessons.doctor import Doctor
+from rlhf_lessons.trainers.grpo import GRPOConfig, group_advantages, grpo_loss, train_grpo
+from rlhf_lessons.trainers.pipeline import toy_reward_model, toy_sft_policy
+
+
+@pytest.fixture(scope="module")
+def world():
+    policy, tokenizer = toy_sft_policy(seed=0)
+    return policy, tokenizer, toy_reward_model(seed=0)
+
+
+# ── group advantages ─────────────────────────────────────────────────────────────────────
+
+
+def test_group_advantages_by_hand():
+    # group 1: rewards 1, 2, 3 -> mean 2, unbiased std 1; group 2: all equal -> advantages 0
+    rewards = torch.tensor([1.0, 2.0, 3.0, 5.0, 5.0, 5.0])
+    got = group_advantages(rewards, group_size=3, eps=1e-4)
+    want = torch.tensor([-1 / 1.0001, 0.0, 1 / 1.0001, 0.0, 0.0, 0.0])
+    torch.testing.assert_close(got, want)
+    # not the batch statistics: over all six, the first response would be far below the mean
+    batch = (rewards - rewards.mean()) / (rewards.std() + 1e-4)
+    assert not torch.allclose(got, batch)
+
+
+def test_group_advantages_by_hand_two_of_each():
+    # rewards 0, 4 -> mean 2, unbiased std sqrt(8) = 2.828...; per group, not per batch
+    got = group_advantages(torch.tensor([0.0, 4.0, 10.0, 10.0]), group_size=2, eps=1e-4)
+    a = 2 / (math.sqrt(8) + 1e-4)
+    torch.testing.assert_close(got, torch.tensor([-a, a, 0.0, 0.0]))
+
+
+def test_group_advantages_shift_and_scale_invariant():
+    g = torch.Generator().manual_seed(0)
+    rewards = torch.randn(32, generator=g)
+    a = group_advantages(rewards, 8)
+    b = group_advantages(3.0 * rewards + 7.0, 8)
+    torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3)
+    groups = a.view(-1, 8)
+    torch.testing.assert_close(groups.mean(1), torch.zeros(4), atol=1e-5, rtol=0)
+    torch.testing.assert_close(groups.std(1), torch.ones(4), atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"rewards": torch.ones(7), "group_size": 2}, "multiple of group_size"),
+        ({"rewards": torch.ones(4), "group_size": 1}, "group_size"),
+        ({"rewards": torch.ones(2, 2), "group_size": 2}, "shape"),
+        ({"rewards": torch.tensor([1.0, float("nan")]), "group_size": 2}, "non-finite"),
+        ({"rewards": torch.ones(4), "group_size": 2, "eps": 0.0}, "eps"),
+    ],
+)
+def test_group_advantages_rejects_bad_input(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        group_advantages(**kwargs)
+
+
+# ── the loss ─────────────────────────────────────────────────────────────────────────────
+
+
+def test_grpo_loss_by_hand():
+    logprobs = torch.tensor([[-1.0, -2.0], [-0.5, -3.0]], requires_grad=True)  # (B=2, T=2)
+    ref = torch.tensor([[-1.5, -2.0], [-0.5, -3.0]])
+    mask = torch.tensor([[1, 1], [1, 0]])  # response 2 has one real token
+    advantages = torch.tensor([1.0, -1.0])
+    beta = 0.1
+    loss, stats = grpo_loss(logprobs, logprobs.detach(), ref, advantages, mask, 0.2, beta)
+    # ratio = 1 everywhere; k3 of token (0,0): log r = -0.5 -> e^-0.5 - 1 + 0.5
+    k3 = math.exp(-0.5) - 0.5
+    response1 = (1.0 - beta * k3 + 1.0 - 0.0) / 2  # mean over its 2 tokens
+    response2 = -1.0  # one token, A = -1, no KL
+    assert loss.item() == pytest.approx(-(response1 + response2) / 2, abs=1e-6)
+    assert stats["clipfrac"] == 0.0
+    assert stats["kl_k3"] == pytest.approx(k3 / 3, abs=1e-6)
+    loss.backward()
+    # d loss / d logprob: -A/|o_i|/B from the surrogate (ratio' = ratio = 1), plus the KL part
+    dk3 = 1 - math.exp(-0.5)  # d k3 / d logprob at log r = -0.5: 1 - e^{log r}
+    want = torch.tensor([[-(1 - beta * dk3) / 4, -1 / 4], [1 / 2, 0.0]])
+    torch.testing.assert_close(logprobs.grad, want)
+
+
+def test_grpo_loss_clips_like_ppo():
+    logprobs = torch.tensor([[0.5]], requires_grad=True)  # ratio e^0.5 ≈ 1.65 vs old
+    loss, stats = grpo_loss(
+        logprobs, torch.zeros(1, 1), logprobs.detach(), torch.tensor([1.0]), torch.ones(1, 1),
+        0.2, 0.0,
+    )  # fmt: skip
+    assert loss.item() == pytest.approx(-1.2)  # clipped at 1 + eps
+    assert stats["clipfrac"] == 1.0
+    loss.backward()
+    assert logprobs.grad.abs().item() == 0.0  # outside the trust region: no gradient
+
+
+# ── training ─────────────────────────────────────────────────────────────────────────────
+
+
+@pytest.mark.slow
+def test_grpo_raises_gold_above_the_sft_policy(world):
+    sft, tok, rm = world
+    # fixed seed, CI-sized: 30 steps of 8 prompts x 8 responses
+    config = GRPOConfig.toy(steps=30, eval_every=0)
+    result = train_grpo(config, copy.deepcopy(sft), sft, rm, tok, progress=False)
+    before, after = result.evaluations[0], result.evaluations[-1]
+    assert (before["step"], after["step"]) == (0, 30)
+    # measured (seed 0, 1 thread): gold -0.06 -> +0.5, proxy 1.3 -> 2.9, KL ~2
+    assert after["gold"] > before["gold"] + 0.25, (before["gold"], after["gold"])
+    assert after["reward"] > before["reward"] + 0.5
+    assert 0.3 < after["kl"] < 10
+    assert all(r["zero_std_groups"] <= 0.25 for r in result.metrics)
+    assert not result.doctor.findings
+
+
+def test_reference_is_used_only_for_the_kl(world):
+    sft, tok, rm = world
+    calls = []
+    reference = copy.deepcopy(sft)
+    reference.register_forward_hook(lambda *_: calls.append(1))
+    config = GRPOConfig.toy(steps=2, eval_every=0, eval_prompts=4, prompts_per_step=4,
+                            group_size=4)  # fmt: skip
+    train_grpo(config, copy.deepcopy(sft), reference, rm, tok, progress=False)
+    assert len(calls) == 2 + 2  # one scoring pass per step + the two evaluations' KL
+
+
+def test_beta_zero_is_allowed_and_trains(world):
+    sft, tok, rm = world
+    config = GRPOConfig.toy(beta=0.0, steps=2, eval_every=0, eval_prompts=4,
+                            prompts_per_step=4, group_size=4)  # fmt: skip
+    result = train_grpo(config, copy.deepcopy(sft), sft, rm, tok, progress=False)
+    assert result.metrics[-1]["kl_k3"] == 0.0  # no KL in the loss ...
+    assert result.metrics[-1]["kl"] is not None  # ... but the log still measures it
+
+
+def test_zero_variance_groups_are_counted_and_flagged(world):
+    sft, tok, rm = world
+    flat = copy.deepcopy(rm)
+    torch.nn.init.zeros_(flat.score.weight)  # every response scores 0: no signal at all
+    doctor = Doctor("grpo", verbose=False)
+    config = GRPOConfig.toy(steps=2, eval_every=0, eval_prompts=4, prompts_per_step=4,
+                            group_size=4, missing_eos_penalty=0.0)  # fmt: skip
+    result = train_grpo(config, copy.deepcopy(sft), sft, flat, tok, doctor=doctor, progress=False)
+    assert [r["zero_std_groups"] for r in result.metrics] == [1.0, 1.0]
+    assert result.metrics[0]["loss"] == pytest.approx(0.0, abs=1e-6)  # A = 0 and KL = 0
+    assert "zero-reward-variance" in [f.name for f in doctor.findings]
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("beta", -0.1), ("group_size", 1), ("clip_eps", 0.0), ("lr", -1e-3), ("steps", 0),
+     ("epochs", 0), ("adv_eps", 0.0), ("missing_eos_penalty", -1.0), ("beta", float("nan"))],
+)  # fmt: skip
+def test_bad_config_values_are_rejected_by_name(field, value):
+    with pytest.raises(ValueError, match=f"GRPOConfig.{field}"):
+        GRPOConfig(**{field: value})
+
+
+def test_defaults_follow_deepseekmath_and_the_toy_preset_is_measured():
+    assert GRPOConfig().beta == 0.04
+    assert GRPOConfig.toy().beta == 0.2
+    assert GRPOConfig.toy(beta=0.0).beta == 0.0
+
+
+def test_resume_matches_an_uninterrupted_run(world, tmp_path):
+    sft, tok, rm = world
+    config = GRPOConfig.toy(steps=4, eval_every=0, eval_prompts=4, prompts_per_step=4,
+                            group_size=4, checkpoint_every=2)  # fmt: skip
+    whole = train_grpo(config, copy.deepcopy(sft), sft, rm, tok, progress=False)
+    half = GRPOConfig.toy(**{**config.__dict__, "steps": 2})
+    train_grpo(half, copy.deepcopy(sft), sft, rm, tok, out_dir=tmp_path, progress=False)
+    resumed = train_grpo(config, copy.deepcopy(sft), sft, rm, tok, out_dir=tmp_path,
+                         resume=True, progress=False)  # fmt: skip
+    assert [r["step"] for r in resumed.metrics] == [1, 2, 3, 4]
+    assert [r["loss"] for r in resumed.metrics] == pytest.approx(
+        [r["loss"] for r in whole.metrics], abs=1e-6
+    )
+    assert [r["reward"] for r in resumed.metrics] == pytest.approx(
+        [r["reward"] for r in whole.metrics], abs=1e-6
+    )
+
+
+def test_command_line_writes_metrics_and_checkpoint(tmp_path):
+    from rlhf_lessons.__main__ import main
+
+    argv = ["grpo", "--steps", "2", "--out", str(tmp_path), "--eval-every", "0",
+            "--prompts-per-step", "4", "--group-size", "4"]  # fmt: skip
+    assert main(argv) == 0
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2]
+    for key in ("reward", "gold", "kl", "seconds", "zero_std_groups", "loss"):
+        assert rows[-1][key] is not None, key
+    assert (tmp_path / "checkpoint" / "policy" / "model.safetensors").exists()
