@@ -347,11 +347,14 @@ class ReferenceFromAdapter(torch.nn.Module):
 # ── loading each model of a preset ──────────────────────────────────────────────────────────
 
 
-def load_policy_and_tokenizer(preset: Preset, *, hardware: Hardware | None = None, seed: int = 0):
+def load_policy_and_tokenizer(
+    preset: Preset, *, hardware: Hardware | None = None, seed: int = 0, device=None
+):
     """The policy (causal LM, + LoRA if the preset says so) and its tokenizer.
 
     Checks the hardware first (estimate before loading), needs a chat template, pads on the
     left (responses start at one column), turns on gradient checkpointing if asked.
+    `device`: where to put it (default: the preset's; a distributed run passes its own GPU).
     """
     from transformers import AutoModelForCausalLM
 
@@ -373,7 +376,7 @@ def load_policy_and_tokenizer(preset: Preset, *, hardware: Hardware | None = Non
         enable_checkpointing(model)
         model.config.use_cache = False  # generate() asks for the KV cache explicitly
     policy = add_lora(model, preset, seed) if preset.lora_r is not None else model
-    return policy.to(_device(preset)), tokenizer
+    return policy.to(device or _device(preset)), tokenizer
 
 
 def load_reference(preset: Preset, policy):
