@@ -1,0 +1,705 @@
+"""PPO for language models: the complete four-model loop of RLHF's third stage.
+
+Introduced in 04_ppo_loop (and broken on purpose in 05_when_rlhf_breaks). Follows Ziegler et al.
+2019 and Stiennon et al. 2020 as reconstructed in Huang et al. 2023 ("The N implementation
+details of RLHF with PPO") and Huang et al. 2024 ("The N+ implementation details of RLHF with
+PPO: a case study on TL;DR summarization"); PPO itself is Schulman et al. 2017.
+
+The four models:
+
+    policy        the causal LM being trained (starts as the SFT policy)
+    reference     a frozen copy of the SFT policy: the KL penalty keeps the policy near it
+    reward_model  frozen (lesson 02): one score per response, read at its last token
+    value_model   trained: the reward model's architecture read at *every* token, one value
+                  per response position; it starts as a copy of the reward model
+
+The loop, numbered like the pseudocode that lesson 04 prints (Spinning Up style); the same
+numbers mark the code below:
+
+    for step = 1 .. steps:
+      1. rollout      draw batch_size prompts; sample one response each with the policy (KV cache)
+      2. score        per-token logprobs of policy and reference; reward-model score of each
+                      response (minus missing_eos_penalty without <eos>); values per token
+      3. rewards      r_t = -beta·(logp_t - logp_ref_t) on every response token,
+                      + the score on the last token
+      4. advantages   GAE(gamma, lam) -> advantages and returns; whiten the advantages
+      5. update       ppo_epochs × num_minibatches: ppo_clip_loss + vf_coef·value_loss (clipped);
+                      clip the gradient norm; Adam step
+      6. diagnostics  reward, gold, kl, entropy, approx_kl, clipfrac, explained variance, ...;
+                      the training doctor reads them
+
+Shapes: B = responses in the batch, P = prompt columns, T = response columns, L = P + T,
+V = vocabulary.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from ..advantages import gae, whiten
+from ..batching import QueryBatch, decode_responses, encode_prompts
+from ..doctor import Doctor
+from ..evaluate import MISSING_EOS_PENALTY, ended_with_eos, evaluate_policy
+from ..losses import kl_k3, ppo_clip_loss, value_loss
+from ..models import freeze, reward_scores, scalar_outputs
+from ..rollout import generate, response_logprobs
+from ..runtime import set_seed
+from ..toy.judge import gold_score
+from .common import (
+    MetricsWriter,
+    NonFiniteLoss,
+    check_finite_loss,
+    load_checkpoint,
+    save_checkpoint,
+)
+
+__all__ = [
+    "PPOConfig",
+    "PPOResult",
+    "Rollout",
+    "AdaptiveKLController",
+    "value_model_from_reward_model",
+    "rollout",
+    "score",
+    "kl_penalised_rewards",
+    "compute_advantages",
+    "ppo_update",
+    "ppo_step",
+    "train_ppo",
+    "add_arguments",
+    "run_cli",
+]
+
+
+# ── the settings ─────────────────────────────────────────────────────────────────────────────
+@dataclass
+class PPOConfig:
+    """Settings of one PPO run (toy-world defaults, measured: gold of the SFT policy's samples
+    rises from about 0 to about 0.7 in 30 steps; beta 0.1 closes most of the gap to J*(0.1))."""
+
+    seed: int = 0  # seeds the prompts drawn, the sampled responses and the minibatch order
+    steps: int = 40  # PPO steps; each is one rollout batch and its update
+    batch_size: int = 64  # prompts per rollout batch (one response each)
+    ppo_epochs: int = 4  # passes of the update over each rollout batch
+    num_minibatches: int = 2  # minibatches per epoch (batch_size / num_minibatches rows each)
+    lr: float = 3e-4  # Adam learning rate of the policy and the value model
+    adam_eps: float = 1e-5  # Adam's epsilon: 1e-5 as in the N implementation details, not 1e-8
+    max_grad_norm: float = 1.0  # clip the global gradient norm (policy + value model) to this
+    beta: float = 0.1  # KL coefficient: penalty beta·(logp - logp_ref) per token; 0 = no KL
+    adaptive_kl: bool = False  # adapt beta towards kl_target (Ziegler et al. 2019)
+    kl_target: float = 6.0  # adaptive KL: the KL (nats per response) beta is steered towards
+    kl_horizon: int = 10_000  # adaptive KL: responses over which beta may change by e^±0.2
+    gamma: float = 1.0  # discount: 1 in RLHF (the reward comes once, at the end)
+    lam: float = 0.95  # GAE's lambda: bias (0, one-step TD) against variance (1, Monte Carlo)
+    clip_eps: float = 0.2  # PPO's clip range: the ratio is clipped to [1 - eps, 1 + eps]
+    vf_clip: float = 0.2  # value clipping: V may move at most this far from V_old per batch
+    vf_coef: float = 0.1  # weight of the value loss in loss = pg_loss + vf_coef · vf_loss
+    whiten_rewards: bool = False  # rescale per-token rewards to unit variance before GAE
+    max_new_tokens: int = 14  # longest response; one without <eos> by then is penalised
+    temperature: float = 1.0  # sampling temperature (logprobs are scored at the same one)
+    missing_eos_penalty: float = MISSING_EOS_PENALTY  # subtracted from the score without <eos>
+    eval_every: int = 0  # steps between held-out evaluations (0 = none; needs eval_prompts)
+    checkpoint_every: int = 10  # steps between atomic checkpoints when an out_dir is given
+
+    def __post_init__(self):
+        def fail(name, expected):
+            raise ValueError(f"PPOConfig.{name} must be {expected}, got {getattr(self, name)!r}")
+
+        for name in ("seed",):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool):
+                fail(name, "an int")
+        for name in ("steps", "batch_size", "ppo_epochs", "num_minibatches", "max_new_tokens"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                fail(name, "a positive int")
+        for name in ("eval_every", "checkpoint_every", "kl_horizon"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                fail(name, "an int >= 0")
+        for name in ("lr", "adam_eps", "max_grad_norm", "clip_eps", "vf_clip", "temperature"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not v > 0 or v != v:
+                fail(name, "a number > 0")
+        for name in ("beta", "vf_coef", "missing_eos_penalty", "kl_target"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not v >= 0:
+                fail(name, "a number >= 0")
+        for name in ("gamma", "lam"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 1:
+                fail(name, "a number in [0, 1]")
+        if self.batch_size % self.num_minibatches:
+            raise ValueError(
+                f"PPOConfig.batch_size ({self.batch_size}) must be divisible by "
+                f"PPOConfig.num_minibatches ({self.num_minibatches})"
+            )
+        if self.batch_size // self.num_minibatches < 2:
+            raise ValueError(
+                f"PPOConfig.num_minibatches ({self.num_minibatches}) leaves fewer than 2 responses "
+                f"per minibatch (batch_size {self.batch_size}): advantages cannot be whitened"
+            )
+        if self.adaptive_kl and not (self.beta > 0 and self.kl_target > 0 and self.kl_horizon > 0):
+            raise ValueError(
+                "PPOConfig.adaptive_kl needs beta > 0 (its starting value), kl_target > 0 and "
+                f"kl_horizon > 0, got beta={self.beta}, kl_target={self.kl_target}, "
+                f"kl_horizon={self.kl_horizon}"
+            )
+
+    @classmethod
+    def toy(cls, **overrides) -> PPOConfig:
+        """The toy world's preset (the defaults), with any field overridden by name."""
+        return cls(**overrides)
+
+    def replace(self, **overrides) -> PPOConfig:
+        """A copy with some fields changed (validated again)."""
+        return type(self)(**{**asdict(self), **overrides})
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.batch_size // self.num_minibatches
+
+
+# ── the four models ──────────────────────────────────────────────────────────────────────────
+def value_model_from_reward_model(reward_model):
+    """A trainable copy of the reward model, read at every token: the value model.
+
+    Introduced in 04_ppo_loop. Why start from the reward model: it already reads a
+    (prompt, partial response) and knows what scores well, so its first value estimates are
+    informative and the advantages are useful from step 1; a fresh head would spend the first
+    steps fitting noise (Stiennon et al. 2020, section 3.4 and Huang et al. 2024, "value model
+    initialised from the reward model").
+    """
+    value_model = copy.deepcopy(reward_model)
+    value_model.requires_grad_(True)
+    value_model.train()
+    _disable_dropout(value_model)
+    return value_model
+
+
+def _disable_dropout(model) -> None:
+    """Dropout makes the logprobs of rollout and update differ: PPO's first ratio is not 1."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+# ── 1. rollout ───────────────────────────────────────────────────────────────────────────────
+def rollout(
+    policy,
+    prompt_ids: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    tokenizer,
+    config: PPOConfig,
+    generator: torch.Generator | None = None,
+    use_cache: bool = True,
+) -> QueryBatch:
+    """1. Sample one response per prompt with the policy (KV cache). (B, P) -> QueryBatch (B, L)."""
+    return generate(
+        policy,
+        prompt_ids,
+        prompt_mask,
+        max_new_tokens=config.max_new_tokens,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        temperature=config.temperature,
+        generator=generator,
+        use_cache=use_cache,
+    )
+
+
+# ── 2. score ─────────────────────────────────────────────────────────────────────────────────
+@dataclass
+class Rollout:
+    """One rollout batch and everything computed from it before the update. Shapes in comments."""
+
+    batch: QueryBatch  # (B, L) prompt | response, response_mask (B, T)
+    logprobs: torch.Tensor  # (B, T) log π_old(y_t): the policy at rollout time
+    ref_logprobs: torch.Tensor  # (B, T) log π_ref(y_t)
+    entropy: torch.Tensor  # (B, T) entropy of π_old's next-token distribution
+    values: torch.Tensor  # (B, T) V_old(s_t): the value model at rollout time
+    scores: torch.Tensor  # (B,) reward-model score (minus missing_eos_penalty without <eos>)
+    ended: torch.Tensor  # (B,) bool: the response contains <eos>
+    rewards: torch.Tensor | None = None  # (B, T) step 3
+    advantages: torch.Tensor | None = None  # (B, T) step 4 (whitened)
+    returns: torch.Tensor | None = None  # (B, T) step 4: value targets
+
+    @property
+    def mask(self) -> torch.Tensor:  # (B, T) float: 1 = real response token
+        return self.batch.response_mask.float()
+
+
+def response_values(value_model, batch: QueryBatch) -> torch.Tensor:
+    """V(s_t) for each response token: the value model's scalar at the column *before* it. (B, T).
+
+    Column t of the query predicts token t+1, so the value of "the state before response token
+    t" sits at the same columns P-1 .. L-2 as the logits that produce it (as in TRL).
+    """
+    v = scalar_outputs(value_model, batch.input_ids, batch.attention_mask)  # (B, L)
+    return v[:, batch.prompt_len - 1 : -1] * batch.response_mask  # (B, T)
+
+
+@torch.no_grad()
+def score(
+    policy, reference, reward_model, value_model, batch: QueryBatch, tokenizer, config: PPOConfig
+) -> Rollout:
+    """2. Per-token logprobs (policy, reference), the reward-model score, per-token values."""
+    logprobs, entropy = response_logprobs(policy, batch, config.temperature, with_entropy=True)
+    ref_logprobs = response_logprobs(reference, batch, config.temperature)  # (B, T)
+    scores = reward_scores(reward_model, batch.input_ids, batch.attention_mask)  # (B,)
+    ended = ended_with_eos(batch, tokenizer.eos_token_id)  # (B,)
+    scores = scores - config.missing_eos_penalty * (~ended).float()  # (B,) the missing-EOS trick
+    values = response_values(value_model, batch)  # (B, T)
+    return Rollout(batch, logprobs, ref_logprobs, entropy, values, scores, ended)
+
+
+# ── 3. rewards ───────────────────────────────────────────────────────────────────────────────
+def kl_penalised_rewards(
+    scores: torch.Tensor,
+    logprobs: torch.Tensor,
+    ref_logprobs: torch.Tensor,
+    mask: torch.Tensor,
+    beta: float,
+) -> torch.Tensor:
+    """3. Per-token rewards: -beta·(logp_t - logp_ref_t) on every real token, + score on the last.
+
+    Introduced in 04_ppo_loop. Ziegler et al. 2019, eq. 2; Stiennon et al. 2020, eq. 1:
+    R(x, y) = r(x, y) - beta·log(π(y|x)/π_ref(y|x)), spread over tokens so each token pays its
+    own share of the KL (the k1 estimator, summed it is the sequence log-ratio).
+
+    Args:
+        scores: (B,) reward-model score of each response.
+        logprobs, ref_logprobs: (B, T) per-token logprobs under the policy and the reference.
+        mask: (B, T) 1 = real response token. beta: KL coefficient >= 0.
+    Returns: (B, T) rewards, zero on padding.
+    """
+    mask = mask.float()
+    rewards = -beta * (logprobs - ref_logprobs) * mask  # (B, T) the KL penalty, every token
+    last = (mask.sum(1).long() - 1).clamp(min=0)  # (B,) index of the last real token
+    rewards[torch.arange(len(scores)), last] += scores  # the score arrives once, at the end
+    return rewards
+
+
+# ── 4. advantages ────────────────────────────────────────────────────────────────────────────
+def compute_advantages(rollout: Rollout, config: PPOConfig) -> Rollout:
+    """4. GAE advantages and returns from the rollout's rewards and values; whiten advantages."""
+    mask = rollout.mask
+    rewards = rollout.rewards
+    if config.whiten_rewards:  # scale only (the mean carries the signal): Huang et al. 2023
+        rewards = whiten(rewards, mask, shift_mean=False) * mask
+    advantages, returns = gae(rewards, rollout.values, config.gamma, config.lam, mask)  # (B, T)
+    rollout.advantages = whiten(advantages, mask) * mask  # (B, T) mean 0, std 1 on real tokens
+    rollout.returns = returns  # (B, T) targets of the value model: A_t + V_t (unwhitened)
+    return rollout
+
+
+# ── 5. update ────────────────────────────────────────────────────────────────────────────────
+def _check_finite(x: torch.Tensor, step: int, what: str) -> None:
+    if not torch.isfinite(x).all():
+        check_finite_loss(torch.tensor(float("nan")), step, what)
+
+
+def ppo_update(
+    policy,
+    value_model,
+    optimizer,
+    rollout: Rollout,
+    config: PPOConfig,
+    generator: torch.Generator | None = None,
+    step: int = 0,
+) -> dict:
+    """5. ppo_epochs × num_minibatches gradient steps on one rollout batch. Returns statistics.
+
+    loss = ppo_clip_loss(log_ratio, advantages, clip_eps) + vf_coef · value_loss(V, V_old, returns)
+
+    Policy and value model are separate networks updated by one Adam over both; with Adam,
+    vf_coef mostly sets how much of the shared gradient-norm budget the value loss may use.
+    """
+    B = len(rollout.batch)
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    stats = {k: [] for k in ("pg_loss", "vf_loss", "approx_kl", "clipfrac", "value_clipfrac")}
+    first_log_ratio = None
+    for _epoch in range(config.ppo_epochs):
+        order = torch.randperm(
+            B, generator=generator, device=generator.device if generator else None
+        )
+        for start in range(0, B, config.minibatch_size):
+            idx = order[start : start + config.minibatch_size]  # (b,)
+            mb = rollout.batch.select(idx)  # (b, L)
+            mask = mb.response_mask.float()  # (b, T)
+            logprobs = response_logprobs(policy, mb, config.temperature)  # (b, T) log π_θ
+            log_ratio = (logprobs - rollout.logprobs[idx]) * mask  # (b, T) log π_θ - log π_old
+            values = response_values(value_model, mb)  # (b, T) V_θ
+            _check_finite(log_ratio, step, "log_ratio")
+            _check_finite(values, step, "values")
+            if first_log_ratio is None:  # the very first minibatch: π_θ == π_old, ratio == 1
+                first_log_ratio = log_ratio.abs().max().item()
+            pg_loss = ppo_clip_loss(log_ratio, rollout.advantages[idx], config.clip_eps, mask)
+            vf_loss = value_loss(
+                values, rollout.values[idx], rollout.returns[idx], config.vf_clip, mask
+            )
+            loss = pg_loss + config.vf_coef * vf_loss
+            check_finite_loss(loss, step)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+            check_finite_loss(grad_norm, step, "gradient norm")  # never step into nan weights
+            optimizer.step()
+            with torch.no_grad():  # cleanrl's debug variables
+                ratio = log_ratio.exp()
+                n = mask.sum()
+                stats["pg_loss"].append(pg_loss.item())
+                stats["vf_loss"].append(vf_loss.item())
+                stats["approx_kl"].append(((kl_k3(log_ratio) * mask).sum() / n).item())
+                stats["clipfrac"].append(
+                    ((((ratio - 1).abs() > config.clip_eps).float() * mask).sum() / n).item()
+                )
+                moved = (values - rollout.values[idx]).abs() > config.vf_clip
+                stats["value_clipfrac"].append(((moved.float() * mask).sum() / n).item())
+    out = {k: sum(v) / len(v) for k, v in stats.items()}
+    out["first_log_ratio"] = first_log_ratio  # must be ~0 (< 1e-5): see tests/test_ppo.py
+    return out
+
+
+# ── adaptive KL ──────────────────────────────────────────────────────────────────────────────
+@dataclass
+class AdaptiveKLController:
+    """Ziegler et al. 2019, section 2.2: steer beta so the KL stays near a target.
+
+        error = clip(KL / target - 1, -0.2, 0.2)
+        beta ← beta · (1 + error · n_steps / horizon)
+
+    Introduced in 05_when_rlhf_breaks. `n_steps` is the number of responses seen in the batch.
+    Defaults as in Ziegler et al. (target 6 nats, horizon 10,000); the N implementation details
+    list init 0.15.
+    """
+
+    beta: float
+    target: float = 6.0
+    horizon: int = 10_000
+
+    def update(self, kl: float, n_steps: int) -> float:
+        error = min(max(kl / self.target - 1, -0.2), 0.2)  # proportional error, clipped
+        self.beta *= 1 + error * n_steps / self.horizon
+        return self.beta
+
+
+# ── one PPO step: 1 → 6 ─────────────────────────────────────────────────────────────────────
+def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> float:
+    return ((x * mask).sum() / mask.sum()).item()
+
+
+def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:
+    """1 - Var(returns - values) / Var(returns) over real tokens: 1 = perfect, ≤ 0 = useless."""
+    n = mask.sum()
+    mean_r = (returns * mask).sum() / n
+    var_r = (((returns - mean_r) ** 2) * mask).sum() / n
+    diff = (returns - values) * mask
+    var_d = (((diff - diff.sum() / n) ** 2) * mask).sum() / n
+    return float("nan") if var_r.item() == 0 else (1 - var_d / var_r).item()
+
+
+def ppo_step(
+    policy,
+    reference,
+    reward_model,
+    value_model,
+    optimizer,
+    tokenizer,
+    prompt_ids: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    config: PPOConfig,
+    beta: float,
+    generator: torch.Generator | None = None,
+    step: int = 0,
+) -> tuple[dict, Rollout]:
+    """One PPO step on one batch of prompts (B, P): steps 1-6. Returns (metrics row, rollout)."""
+    t0 = time.perf_counter()
+    # 1. rollout
+    batch = rollout(policy, prompt_ids, prompt_mask, tokenizer, config, generator)  # (B, L)
+    t1 = time.perf_counter()
+    # 2. score: logprobs of policy and reference, reward-model score, values
+    ro = score(policy, reference, reward_model, value_model, batch, tokenizer, config)
+    for name in ("logprobs", "ref_logprobs", "values", "scores"):
+        _check_finite(getattr(ro, name), step, name)
+    # 3. rewards: -beta·(logp − logp_ref) per token + score at the last token
+    ro.rewards = kl_penalised_rewards(ro.scores, ro.logprobs, ro.ref_logprobs, ro.mask, beta)
+    # 4. advantages with GAE, whitened
+    compute_advantages(ro, config)
+    t2 = time.perf_counter()
+    # 5. PPO epochs × minibatches: clipped policy loss + clipped value loss, gradient clipping
+    update = ppo_update(policy, value_model, optimizer, ro, config, generator, step)
+    t3 = time.perf_counter()
+    # 6. diagnostics
+    mask = ro.mask
+    texts = decode_responses(tokenizer, batch.response_ids, batch.response_mask)
+    kl_per_response = ((ro.logprobs - ro.ref_logprobs) * mask).sum(1)  # (B,) k1, summed
+    row = {
+        "step": step,
+        "reward": ro.scores.mean().item(),  # proxy: what PPO maximises (RM score, EOS penalty)
+        "gold": sum(gold_score(t) for t in texts) / len(texts),  # the hidden judge
+        "kl": kl_per_response.mean().item(),  # nats per response, sequence KL to the reference
+        "objective": (ro.scores - beta * kl_per_response).mean().item(),  # r - beta·KL
+        "beta": beta,
+        "entropy": _masked_mean(ro.entropy, mask),  # nats per token
+        "approx_kl": update["approx_kl"],  # per token, π_old → π_θ, mean over minibatches
+        "clipfrac": update["clipfrac"],
+        "value_clipfrac": update["value_clipfrac"],
+        "explained_variance": explained_variance(ro.values, ro.returns, mask),
+        "pg_loss": update["pg_loss"],
+        "vf_loss": update["vf_loss"],
+        "first_log_ratio": update["first_log_ratio"],
+        "reward_std": ro.scores.std().item(),
+        "eos_rate": ro.ended.float().mean().item(),
+        "response_length": mask.sum(1).mean().item(),
+        "rollout_seconds": t1 - t0,
+        "score_seconds": t2 - t1,
+        "update_seconds": t3 - t2,
+        "seconds": time.perf_counter() - t0,
+    }
+    return row, ro
+
+
+# ── the whole run ────────────────────────────────────────────────────────────────────────────
+@dataclass
+class PPOResult:
+    """What `train_ppo` returns: the trained models, one metrics row per step, the doctor."""
+
+    policy: torch.nn.Module
+    value_model: torch.nn.Module
+    config: PPOConfig
+    metrics: list[dict] = field(default_factory=list)
+    evaluations: list[dict] = field(default_factory=list)  # held-out rows (eval_every)
+    doctor: Doctor | None = None
+    stopped: str | None = None  # why the run stopped early (non-finite loss), else None
+    samples: list[str] = field(default_factory=list)  # the last rollout's responses
+
+
+def _trim_left(ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Drop columns that are padding in every row (prompts were padded to the longest of all)."""
+    first = int((mask.sum(0) > 0).nonzero()[0])
+    return ids[:, first:], mask[:, first:]
+
+
+def train_ppo(
+    config: PPOConfig,
+    policy,
+    reference,
+    reward_model,
+    tokenizer,
+    prompts: list[str],
+    *,
+    value_model=None,
+    eval_prompts: list[str] | None = None,
+    out_dir=None,
+    resume: bool = False,
+    doctor: Doctor | bool | None = True,
+    callback=None,
+    progress: bool = True,
+) -> PPOResult:
+    """Train `policy` with PPO against `reward_model`, kept near `reference` by the KL penalty.
+
+    Introduced in 04_ppo_loop. The policy and the value model are trained in place; the
+    reference and the reward model are frozen. `reference=None` freezes a copy of the policy;
+    `value_model=None` copies the reward model (see `value_model_from_reward_model`).
+
+    Args:
+        prompts: training prompts (texts); each step draws `batch_size` of them at random.
+        eval_prompts: held-out prompts scored every `config.eval_every` steps and at the end.
+        out_dir: run folder for metrics.jsonl and checkpoint/ (None: nothing written).
+        resume: continue from out_dir/checkpoint; the metrics equal an uninterrupted run's.
+        doctor: a `Doctor`, True (a new one, printing), or False/None (no checks).
+        callback: called as callback(row) after every step (e.g. a `plots.training.LivePlot`).
+    Returns: PPOResult. A non-finite loss stops the run (result.stopped says why); the last
+    good checkpoint in out_dir is kept.
+    """
+    if not isinstance(config, PPOConfig):
+        raise TypeError(f"config must be a PPOConfig, got {type(config).__name__}")
+    if not prompts:
+        raise ValueError("prompts must be a non-empty list of prompt texts")
+    if resume and out_dir is None:
+        raise ValueError("resume=True needs out_dir (the folder holding checkpoint/)")
+    g = set_seed(config.seed)
+    device = _device(policy)
+    if device.type != "cpu":
+        g = torch.Generator(device=device).manual_seed(config.seed)
+    if doctor is True:
+        doctor = Doctor("ppo", verbose=progress)
+    doctor = doctor or None
+
+    # The four models: policy (trained), reference (frozen), reward model (frozen), value model.
+    _disable_dropout(policy)
+    reference = freeze(reference if reference is not None else copy.deepcopy(policy))
+    reward_model = freeze(reward_model)
+    if value_model is None:
+        value_model = value_model_from_reward_model(reward_model)
+    _disable_dropout(value_model)
+    policy.train()
+    value_model.train()
+    optimizer = torch.optim.Adam(
+        [*policy.parameters(), *value_model.parameters()],
+        lr=config.lr,
+        eps=config.adam_eps,
+        foreach=True,  # one fused update over all tensors: faster for many small tensors
+    )
+    kl_ctl = AdaptiveKLController(config.beta, config.kl_target, config.kl_horizon)
+
+    prompt_ids, prompt_mask = encode_prompts(tokenizer, list(prompts))  # (N, P) left-padded
+    prompt_ids, prompt_mask = prompt_ids.to(device), prompt_mask.to(device)
+
+    start = 0
+    if resume:
+        start, extra = load_checkpoint(
+            out_dir, {"policy": policy, "value_model": value_model}, {"optimizer": optimizer}, g
+        )
+        kl_ctl.beta = extra.get("beta", config.beta)
+    log = MetricsWriter(out_dir, resume_step=start if resume else None)
+    evaluations: list[dict] = []
+    stopped, last_rollout = None, None
+
+    def checkpoint(step):
+        save_checkpoint(
+            out_dir,
+            step,
+            {"policy": policy, "value_model": value_model},
+            {"optimizer": optimizer},
+            g,
+            {"beta": kl_ctl.beta, "config": asdict(config)},
+        )
+
+    bar = tqdm(range(start + 1, config.steps + 1), desc="PPO", disable=not progress)
+    for step in bar:
+        idx = torch.randint(len(prompts), (config.batch_size,), generator=g, device=g.device)
+        ids, mask = _trim_left(prompt_ids[idx], prompt_mask[idx])  # (B, P)
+        try:
+            row, last_rollout = ppo_step(
+                policy, reference, reward_model, value_model, optimizer, tokenizer,
+                ids, mask, config, kl_ctl.beta, g, step,
+            )  # fmt: skip
+        except NonFiniteLoss as exc:
+            stopped = str(exc)
+            if doctor is not None:
+                doctor.check(step, {"loss": float("nan")})
+            if progress:
+                print(stopped)
+            break
+        if config.adaptive_kl:
+            kl_ctl.update(row["kl"], config.batch_size)
+        if eval_prompts and config.eval_every and step % config.eval_every == 0:
+            evaluations.append(
+                _evaluate(policy, reference, reward_model, tokenizer, eval_prompts, config, step)
+            )
+        log.write(row)
+        if doctor is not None:
+            doctor.check(step, row)
+        if callback is not None:
+            callback(row)
+        bar.set_postfix(
+            reward=f"{row['reward']:.2f}", gold=f"{row['gold']:.2f}", kl=f"{row['kl']:.1f}"
+        )
+        if out_dir is not None and (
+            (config.checkpoint_every and step % config.checkpoint_every == 0)
+            or step == config.steps
+        ):
+            checkpoint(step)
+    policy.eval()
+    samples = []
+    if last_rollout is not None:
+        b = last_rollout.batch
+        samples = decode_responses(tokenizer, b.response_ids, b.response_mask)
+    return PPOResult(policy, value_model, config, log.rows, evaluations, doctor, stopped, samples)
+
+
+def _evaluate(policy, reference, reward_model, tokenizer, prompts, config, step) -> dict:
+    ev = evaluate_policy(
+        policy, tokenizer, prompts, reward_model=reward_model, reference=reference,
+        max_new_tokens=config.max_new_tokens, temperature=config.temperature,
+        seed=config.seed + 1_000_003, missing_eos_penalty=config.missing_eos_penalty,
+    )  # fmt: skip
+    policy.train()
+    return {"step": step, **{k: ev[k] for k in ("reward", "gold", "kl", "eos_rate")}}
+
+
+# ── the command line: python -m rlhf_lessons ppo --preset toy --seed S --steps N --out DIR ──
+_CLI_FIELDS = {  # flag -> (PPOConfig field, type, help)
+    "--beta": ("beta", float, "KL coefficient (toy: 0.1; 0 = no KL penalty)"),
+    "--clip-eps": ("clip_eps", float, "PPO clip range (toy: 0.2; 1000 = no clipping)"),
+    "--lr": ("lr", float, "Adam learning rate (toy: 3e-4)"),
+    "--batch-size": ("batch_size", int, "prompts per rollout batch (toy: 64)"),
+    "--ppo-epochs": ("ppo_epochs", int, "passes over each rollout batch (toy: 4)"),
+    "--num-minibatches": ("num_minibatches", int, "minibatches per epoch (toy: 2)"),
+    "--kl-target": ("kl_target", float, "adaptive KL target in nats (with --adaptive-kl)"),
+    "--checkpoint-every": ("checkpoint_every", int, "steps between checkpoints (toy: 10)"),
+}
+
+
+def add_arguments(parser) -> None:
+    """The ppo command's flags beyond the common ones (--preset --seed --steps --out --resume)."""
+    for flag, (_, type_, help_text) in _CLI_FIELDS.items():
+        parser.add_argument(flag, type=type_, help=help_text)
+    parser.add_argument(
+        "--adaptive-kl", action="store_true", help="adapt beta towards --kl-target (Ziegler 2019)"
+    )
+    parser.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (logs stay in metrics.jsonl)"
+    )
+
+
+def config_from_args(args) -> PPOConfig:
+    if getattr(args, "preset", "toy") != "toy":
+        raise SystemExit(f"--preset {args.preset!r}: the ppo command has the 'toy' preset only")
+    overrides = {"seed": args.seed}
+    if args.steps is not None:
+        overrides["steps"] = args.steps
+    for flag, (name, _, _) in _CLI_FIELDS.items():
+        value = getattr(args, flag.lstrip("-").replace("-", "_"), None)
+        if value is not None:
+            overrides[name] = value
+    if getattr(args, "adaptive_kl", False):
+        overrides["adaptive_kl"] = True
+    try:
+        return PPOConfig.toy(**overrides)
+    except ValueError as exc:
+        raise SystemExit(f"ppo: {exc}") from None
+
+
+def run_cli(args) -> PPOResult:
+    """`python -m rlhf_lessons ppo`: load (or train) the toy SFT policy and reward model, run PPO."""
+    from ..models import save_model
+    from ..toy import load_records
+    from .pipeline import toy_reward_model, toy_sft_policy
+
+    config = config_from_args(args)
+    progress = not getattr(args, "no_progress", False)
+    policy, tokenizer = toy_sft_policy(seed=config.seed)
+    reference, _ = toy_sft_policy(seed=config.seed)
+    reward_model = toy_reward_model(seed=config.seed)
+    prompts = [r["prompt"] for r in load_records("prompts_train")]
+    eval_prompts = [r["prompt"] for r in load_records("prompts_test")]
+    before = _evaluate(policy, reference, reward_model, tokenizer, eval_prompts, config, 0)
+    result = train_ppo(
+        config, policy, reference, reward_model, tokenizer, prompts,
+        out_dir=args.out, resume=args.resume, progress=progress,
+    )  # fmt: skip
+    if result.stopped:
+        raise SystemExit(f"ppo: {result.stopped}")
+    after = _evaluate(result.policy, reference, reward_model, tokenizer, eval_prompts, config, 0)
+    save_model(result.policy, f"{args.out}/policy", tokenizer)
+    print(
+        f"PPO done ({config.steps} steps). Held-out prompts, SFT → PPO: "
+        f"gold {before['gold']:.2f} → {after['gold']:.2f}, proxy reward {before['reward']:.2f} → "
+        f"{after['reward']:.2f}, KL {after['kl']:.2f} nats. Saved to {args.out}/policy; "
+        f"metrics in {args.out}/metrics.jsonl"
+    )
+    if result.doctor is not None:
+        print(result.doctor.summary())
+    return result
