@@ -43,6 +43,22 @@ from .presets import get_preset
 from .rollout import sequence_logprobs
 from .runtime import set_seed, set_threads
 
+# The one documented launch command per setting (printed by 08_full_scale_gpu and docs/gpu.md).
+LAUNCH = {
+    "ddp": (
+        "accelerate launch --config_file configs/ddp.yaml --num_processes 2 "
+        "-m rlhf_lessons.distributed --preset t4-16gb --steps 50 --out runs/ddp"
+    ),
+    "fsdp": (
+        "accelerate launch --config_file configs/fsdp.yaml --num_processes 8 "
+        "-m rlhf_lessons.distributed --preset a100-80gb --steps 50 --out runs/fsdp"
+    ),
+    "cpu": (
+        "torchrun --standalone --nproc_per_node 2 -m rlhf_lessons.distributed "
+        "--preset smoke --cpu --steps 2 --out runs/ddp-cpu"
+    ),
+}
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(

@@ -166,7 +166,8 @@ def _offline() -> bool:
 
 def unavailable_message(what: str, model_id: str, preset: Preset, field: str, reason: str) -> str:
     """What to download and how to point the preset at it: the text of ModelUnavailable."""
-    folder = "models/" + model_id.split("/")[-1].lower()
+    top = "datasets/" if field == "dataset_id" else "models/"
+    folder = top + model_id.split("/")[-1].lower()
     kind = "--repo-type dataset " if field == "dataset_id" else ""
     return (
         f"could not load the {what} {model_id!r} for preset {preset.name!r} ({reason}).\n"
@@ -363,7 +364,7 @@ def load_policy_and_tokenizer(
     tokenizer = load_tokenizer(
         preset.policy_id, preset, what="policy", field="policy_id", revision=preset.policy_revision
     )
-    require_chat_template(tokenizer, preset.policy_id)
+    require_chat_template(tokenizer, preset.policy_id)  # (checked before loading the weights)
     _ensure_pad(tokenizer, "policy")
     tokenizer.padding_side = "left"
     model = _load(
@@ -487,8 +488,17 @@ def load_reward_model_and_tokenizer(preset: Preset, role: str = "reward"):
 PLAIN_TEMPLATE = "plain"  # the fallback format: "User: ...\nAssistant:"
 
 
-def require_chat_template(tokenizer, model_id: str = "this model") -> None:
+def _name(tokenizer_or_id) -> str:
+    """A model's name for messages: its hub id, or <cache>/... for a local smoke folder."""
+    name = tokenizer_or_id
+    if not isinstance(name, str):
+        name = getattr(tokenizer_or_id, "name_or_path", "") or "this model"
+    return presets_module._show(name)
+
+
+def require_chat_template(tokenizer, model_id: str | None = None) -> None:
     if getattr(tokenizer, "chat_template", None) is None:
+        model_id = _name(model_id or tokenizer)
         raise MissingChatTemplate(
             f"the tokenizer of {model_id!r} has no chat template, so a conversation cannot be "
             "turned into the text the model was tuned on. Use an instruct/chat checkpoint "
@@ -502,7 +512,7 @@ def format_prompt(tokenizer, messages: list[dict], *, fallback: str | None = Non
     """A conversation as the prompt text the policy continues (chat template + 'assistant')."""
     if getattr(tokenizer, "chat_template", None) is None:
         if fallback != PLAIN_TEMPLATE:
-            require_chat_template(tokenizer, getattr(tokenizer, "name_or_path", "this model"))
+            require_chat_template(tokenizer)
         turns = "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in messages)
         return turns + "Assistant:"
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
@@ -517,7 +527,7 @@ def reward_inputs(tokenizer, conversations: list[list[dict]], input_format: str,
     which have no chat template).
     """
     if input_format == "chat":
-        require_chat_template(tokenizer, getattr(tokenizer, "name_or_path", "reward model"))
+        require_chat_template(tokenizer)
         texts = [tokenizer.apply_chat_template(c, tokenize=False) for c in conversations]
         args, kw = (texts,), {"add_special_tokens": False}
     elif input_format == "pair":
@@ -629,8 +639,7 @@ class RetokenizedRewardModel(torch.nn.Module):
             print(self.explain())
 
     def explain(self) -> str:
-        name = getattr(self.scorer_backbone.scorer.tokenizer, "name_or_path", "") or "reward model"
-        name = Path(name).name if os.path.isabs(name) else name
+        name = _name(self.scorer_backbone.scorer.tokenizer)
         if self.retokenizes:
             return (
                 f"note: the {name} tokenizer differs from the policy's, so each response is "
@@ -695,12 +704,18 @@ def load_preference_data(preset: Preset, split: str):
     datasets.utils.logging.disable_progress_bar()
     try:
         if _is_local(preset.dataset_id):
-            path = Path(preset.dataset_id) / f"{split}.jsonl"
-            if not path.exists():
+            folder = Path(preset.dataset_id).expanduser()
+            jsonl = folder / f"{split}.jsonl"  # the smoke data: one JSONL file per split
+            if jsonl.exists():
+                return datasets.load_dataset("json", data_files=str(jsonl), split="train")
+            if not folder.exists():
                 raise ModelUnavailable(
-                    f"{path.name} not found in the preset's local data folder (field dataset_id)"
+                    f"data set: local folder {_name(preset.dataset_id)!r} does not exist "
+                    f"(preset {preset.name!r}, field dataset_id)"
                 )
-            return datasets.load_dataset("json", data_files=str(path), split="train")
+            return datasets.load_dataset(str(folder), split=split)  # a downloaded hub data set
+        offline = datasets.config.HF_HUB_OFFLINE
+        datasets.config.HF_HUB_OFFLINE = offline or _offline()  # the env var, read now
         try:
             return datasets.load_dataset(
                 preset.dataset_id, split=split, revision=preset.dataset_revision
@@ -717,6 +732,8 @@ def load_preference_data(preset: Preset, split: str):
                     str(exc).splitlines()[0][:200],
                 )  # fmt: skip
             ) from exc
+        finally:
+            datasets.config.HF_HUB_OFFLINE = offline
     finally:
         if was_enabled:
             datasets.utils.logging.enable_progress_bar()
@@ -894,35 +911,48 @@ def ppo_config_for(preset: Preset, **overrides):
 
 
 @torch.no_grad()
-def evaluate(models: FullScaleModels, policy=None, *, prompts: list[str] | None = None,
-             max_new_tokens: int | None = None, seed: int = 0) -> dict:  # fmt: skip
+def evaluate(
+    models: FullScaleModels,
+    policy=None,
+    *,
+    prompts: list[str] | None = None,
+    max_new_tokens: int | None = None,
+    seed: int = 0,
+) -> dict:
     """Sample on held-out prompts: proxy reward, gold (held-out reward model), KL, samples.
 
-    Uses the course's `evaluate_policy` for sampling, the proxy reward (with the missing-EOS
-    penalty) and the KL to the reference; gold comes from the held-out gold model (the toy
-    world's judge does not apply to real text) and samples are decoded as text.
+    What the course's `evaluate_policy` does (the proxy reward with the missing-EOS penalty,
+    the sequence KL to the reference, k1 summed over tokens), on the policy's device, with the
+    gold *model* instead of the toy world's judge and the samples decoded as text.
     """
-    from .evaluate import evaluate_policy
+    from .batching import encode_prompts
+    from .evaluate import MISSING_EOS_PENALTY, ended_with_eos, task_reward
     from .models import reward_scores
+    from .rollout import generate, response_logprobs
 
     policy = policy if policy is not None else models.policy
-    ev = evaluate_policy(
-        policy, models.tokenizer, prompts or models.eval_prompts,
-        reward_model=models.reward_model, reference=models.reference,
-        max_new_tokens=max_new_tokens or models.preset.max_new_tokens, seed=seed,
+    tokenizer = models.tokenizer
+    device = next(policy.parameters()).device
+    ids, mask = encode_prompts(tokenizer, prompts or models.eval_prompts)  # (B, P)
+    batch = generate(
+        policy, ids.to(device), mask.to(device),
+        max_new_tokens=max_new_tokens or models.preset.max_new_tokens,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        generator=torch.Generator(device=device).manual_seed(seed),
     )  # fmt: skip
-    batch = ev["batch"]
+    eos = tokenizer.eos_token_id
+    rewards = task_reward(models.reward_model, batch, eos, MISSING_EOS_PENALTY)  # (B,)
     gold = reward_scores(models.gold_model, batch.input_ids, batch.attention_mask)  # (B,)
+    log_ratio = response_logprobs(policy, batch) - response_logprobs(models.reference, batch)
+    kl = (log_ratio * batch.response_mask).sum(-1)  # (B,) k1, summed over the response
+    conversations = models.reward_model.conversations(batch.input_ids, batch.attention_mask)
     return {
-        "reward": ev["reward"],
+        "reward": rewards.mean().item(),
         "gold": gold.mean().item(),
-        "kl": ev["kl"],
-        "eos_rate": ev["eos_rate"],
-        "samples": decode_response_texts(models.tokenizer, batch),
-        "prompts": [
-            c[-1]["content"]
-            for c in models.reward_model.conversations(batch.input_ids, batch.attention_mask)
-        ],  # fmt: skip
+        "kl": kl.mean().item(),
+        "eos_rate": ended_with_eos(batch, eos).float().mean().item(),
+        "samples": decode_response_texts(tokenizer, batch),
+        "prompts": [c[-2]["content"] for c in conversations],
     }
 
 
@@ -981,3 +1011,156 @@ def run_dpo(preset: Preset, models: FullScaleModels, config=None, *, n_pairs: in
         row["gold"] = None  # see run_ppo
     dpo_models = FullScaleModels(**{**models.__dict__, "policy": policy, "reference": reference})
     return result, evaluate(dpo_models, seed=seed + 1)
+
+
+# ── memory, trick by trick: the calculator's estimate beside a measurement ─────────────────
+
+TRICKS = (  # (name, what changes from the preset), each rung adds one trick to the one above
+    ("full fine-tune, fp32, reference = a copy",
+     dict(lora_r=None, reference_from_adapters=False, dtype="float32",
+          gradient_checkpointing=False)),
+    ("+ LoRA", dict(reference_from_adapters=False, dtype="float32", gradient_checkpointing=False)),
+    ("+ reference = adapters disabled", dict(dtype="float32", gradient_checkpointing=False)),
+    ("+ 16-bit frozen weights", dict(gradient_checkpointing=False)),
+    ("+ gradient checkpointing", dict(gradient_checkpointing=True)),
+)  # fmt: skip
+
+
+def trick_presets(preset: Preset) -> list[tuple[str, Preset]]:
+    """The preset with its memory tricks switched on one at a time (see TRICKS).
+
+    The 16-bit rung uses the preset's dtype, or bfloat16 for a float32 preset (smoke).
+    """
+    sixteen = preset.dtype if preset.dtype != "float32" else "bfloat16"
+    lora_r = preset.lora_r or 16
+    rungs = []
+    for name, changes in TRICKS:
+        changes = {"lora_r": lora_r, "reference_from_adapters": True, "dtype": sixteen, **changes}
+        rungs.append((name.replace("16-bit", sixteen), preset.replace(**changes)))
+    return rungs
+
+
+def with_measured_shapes(preset: Preset) -> Preset:
+    """The preset with the shapes the estimates need, read from its (smoke) models on disk."""
+    if preset.policy_shape is not None:
+        return preset
+    from transformers import AutoConfig
+
+    ensure_local(preset)
+
+    def n_params(model_id: str) -> int:
+        from transformers import AutoModelForSequenceClassification
+
+        with _quiet_transformers(), torch.device("meta"):
+            config = AutoConfig.from_pretrained(model_id)
+            model = AutoModelForSequenceClassification.from_config(config)
+        return sum(p.numel() for p in model.parameters())
+
+    from transformers import AutoModelForCausalLM
+
+    with _quiet_transformers(), torch.device("meta"):
+        policy = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(preset.policy_id))
+    return preset.replace(
+        policy_shape=shape_of(policy),
+        reward_params=n_params(preset.reward_model_id),
+        gold_params=n_params(preset.gold_model_id),
+    )
+
+
+def _probe_step(policy, reference, value_model, preset: Preset, device) -> torch.optim.Optimizer:
+    """One PPO-sized update: reference logprobs (no grad), policy logprobs and values of a
+    mini-batch of full-length queries (random tokens), backward, Adam step."""
+    from .trainers.ppo import response_values
+
+    b, P, T = preset.mini_batch_size, preset.max_prompt_tokens, preset.max_new_tokens
+    g = torch.Generator().manual_seed(0)
+    vocab = policy.config.vocab_size
+    ids = torch.randint(10, vocab - 10, (b, P + T), generator=g).to(device)  # (b, L)
+    ones = torch.ones_like(ids)
+    batch = QueryBatch(ids, ones, P, ones[:, P:])
+    from .rollout import response_logprobs
+
+    with torch.no_grad():
+        ref = response_logprobs(reference, batch)  # (b, T)
+    params = [p for m in (policy, value_model) for p in m.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=1e-6)
+    logprobs = response_logprobs(policy, batch)  # (b, T)
+    values = response_values(value_model, batch)  # (b, T)
+    loss = (logprobs - ref).pow(2).mean() + values.pow(2).mean()
+    loss.backward()
+    optimizer.step()
+    return optimizer
+
+
+def memory_ladder(preset: Preset, *, measure: bool = True, hardware: Hardware | None = None):
+    """Memory of the preset's PPO run with each trick added in turn: estimate and measurement.
+
+    Estimate: lesson 07's calculator (+ logits, see presets.estimate_memory). Measurement,
+    on a GPU: torch.cuda.max_memory_allocated over loading the four models and one PPO-sized
+    update; on a CPU: the exact bytes of weights, gradients and Adam states (activations are
+    not measured on a CPU). Rungs the estimate says do not fit the GPU are not run.
+    Returns one dict per rung.
+    """
+    import gc
+
+    hw = hardware or detect_hardware()
+    preset = with_measured_shapes(preset)
+    rows = []
+    for name, rung in trick_presets(preset):
+        est = presets_module.estimate_memory(rung)
+        row = {
+            "trick": name,
+            "estimate_gb": est.total_gb,
+            "estimate_states_gb": est.plan.per_gpu_state_gb,
+            "measured_gb": None,
+            "measured": "not measured",
+        }
+        if measure and rung.device == "cuda" and est.total_gb > hw.memory_gb:
+            row["measured"] = "skipped: the estimate does not fit this GPU"
+        elif measure:
+            row.update(_measure_rung(rung, hw))
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        rows.append(row)
+    return rows
+
+
+def _measure_rung(rung: Preset, hw: Hardware) -> dict:
+    on_gpu = rung.device == "cuda" and hw.device == "cuda"
+    if on_gpu:  # pragma: no cover - GPU only
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    try:
+        policy, tokenizer = load_policy_and_tokenizer(rung, hardware=hw)
+        reference = load_reference(rung, policy)
+        value_model = load_value_model(rung, tokenizer)
+        reward_model, _ = load_reward_model_and_tokenizer(rung)
+        optimizer = _probe_step(policy, reference, value_model, rung, _device(rung))
+    except torch.cuda.OutOfMemoryError:  # pragma: no cover - GPU only
+        return {"measured_gb": None, "measured": "out of memory"}
+    if on_gpu:  # pragma: no cover - GPU only
+        torch.cuda.synchronize()
+        return {
+            "measured_gb": torch.cuda.max_memory_allocated() / 1e9,
+            "measured": "torch.cuda.max_memory_allocated",
+        }
+    states = state_bytes(policy, reference, value_model, reward_model, optimizer=optimizer)
+    return {"measured_gb": states["total"] / 1e9, "measured": "weights + grads + Adam (CPU)"}
+
+
+def ladder_table(rows: list[dict]) -> str:
+    """The memory ladder as text; sizes under 1 GB are shown in MB (the smoke models)."""
+
+    def size(gb):
+        if gb is None:
+            return "-"
+        return f"{gb:.2f} GB" if gb >= 1 else f"{gb * 1e3:.3f} MB"
+
+    lines = [f"{'trick':<38}{'estimate':>12}{'(states)':>12}{'measured':>12}  how measured"]
+    for r in rows:
+        lines.append(
+            f"{r['trick']:<38}{size(r['estimate_gb']):>12}{size(r['estimate_states_gb']):>12}"
+            f"{size(r['measured_gb']):>12}  {r['measured']}"
+        )
+    return "\n".join(lines)

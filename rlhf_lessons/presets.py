@@ -259,7 +259,7 @@ _add(
         max_prompt_tokens=32,
         max_new_tokens=16,
         steps=6,
-        lr=3e-3,
+        lr=1e-3,
         device="cpu",
         gpu=None,
         local_builder="smoke",
@@ -289,7 +289,7 @@ _add(
         lora_alpha=32,
         dtype="float16",  # a T4 (Turing) has no bf16; peft keeps the adapters in float32
         gradient_checkpointing=True,
-        rollout_batch_size=16,
+        rollout_batch_size=8,
         mini_batch_size=4,
         ppo_epochs=2,
         dpo_batch_size=8,
@@ -334,13 +334,13 @@ _add(
         lora_alpha=128,
         dtype="bfloat16",
         gradient_checkpointing=True,
-        rollout_batch_size=64,
+        rollout_batch_size=16,  # the scoring pass holds the logits of the whole rollout batch
         mini_batch_size=8,
         ppo_epochs=2,
         dpo_batch_size=32,
         max_prompt_tokens=512,
         max_new_tokens=256,
-        steps=200,
+        steps=100,
         lr=1e-5,
         gpu="A100-80GB",
         smaller="t4-16gb",
@@ -429,14 +429,26 @@ def setup_for(preset: Preset, method: str = "ppo", **changes) -> budget.Setup:
 
 
 def logits_bytes(preset: Preset, shape: ModelShape | None = None) -> float:
-    """Memory of the logits of one micro-batch: tokens x vocab x 4 B, about 3 times over.
+    """Memory of the logits at their peak: not in lesson 07's calculator, large for real
+    vocabularies (Qwen2.5: 151,936 columns). The larger of two moments of a PPO step:
 
-    Not in lesson 07's calculator, and large for real vocabularies (Qwen2.5: 151,936 columns):
-    the logits, their float32 log-softmax, and its gradient are alive together in backward.
+    - scoring (no gradient), as trainers/ppo.py does it, over the whole rollout batch B:
+      the logits of every query token in the model's dtype (w bytes), then over the response
+      tokens a float32 copy, its log-softmax, and for the entropy its exp and their product:
+      B · V · (w·L + 16·T)
+    - a training mini-batch b (with gradient): the logits and their gradient over the query
+      in the model's dtype, a float32 copy, its log-softmax and their gradient over the
+      response: b · V · (2w·L + 12·T)
+
+    L = prompt + response tokens, T = response tokens, V = vocabulary.
     """
     shape = shape or preset.policy_shape
-    tokens = preset.mini_batch_size * (preset.max_prompt_tokens + preset.max_new_tokens)
-    return 3 * tokens * shape.vocab_size * 4
+    w = 4 if preset.dtype == "float32" else 2
+    T = preset.max_new_tokens
+    L = preset.max_prompt_tokens + T
+    score = preset.rollout_batch_size * shape.vocab_size * (w * L + 16 * T)
+    train = preset.mini_batch_size * shape.vocab_size * (2 * w * L + 12 * T)
+    return max(score, train)
 
 
 @dataclass(frozen=True)
@@ -455,8 +467,7 @@ class MemoryEstimate:
         return "\n".join(
             [
                 self.plan.table().rsplit("\n", 1)[0],
-                f"{'logits, fp32 log-softmax and its gradient (estimate)':<55}"
-                f"{self.logits_gb:>10.1f}",
+                f"{'logits at their peak (estimate, see logits_bytes)':<55}{self.logits_gb:>10.1f}",
                 f"{'gold model (held-out reward model, frozen)':<55}{self.gold_gb:>10.1f}",
                 f"{'total per GPU (estimate)':<55}{self.total_gb:>10.1f}",
             ]
@@ -546,7 +557,7 @@ def _show(model_id: str) -> str:
     from .runtime import cache_dir
 
     root = str(cache_dir())
-    return model_id.replace(root, "<cache>") if model_id.startswith(root) else model_id
+    return "<cache>" + model_id[len(root) :] if model_id.startswith(root) else model_id
 
 
 def minimum_gpu_gb(preset: Preset) -> float:

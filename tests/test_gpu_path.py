@@ -256,6 +256,11 @@ def test_no_network_names_what_to_download_and_how_to_point_the_preset(monkeypat
     assert "hf download rlhf-lessons-test/no-such-model --local-dir models/no-such-model" in text
     assert "get_preset('t4-16gb', policy_id='models/no-such-model')" in text
     assert "HF_HUB_OFFLINE=1" in text
+    data = get_preset("t4-16gb", dataset_id="rlhf-lessons-test/no-such-data")
+    with pytest.raises(hf.ModelUnavailable) as info:
+        hf.load_preference_data(data, "test_prefs")
+    assert "hf download --repo-type dataset rlhf-lessons-test/no-such-data" in str(info.value)
+    assert "dataset_id='datasets/no-such-data'" in str(info.value)
     missing = get_preset("t4-16gb", reward_model_id="./models/not-downloaded")
     with pytest.raises(hf.ModelUnavailable, match="does not exist"):
         hf.load_reward_model_and_tokenizer(missing)
