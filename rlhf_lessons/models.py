@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -160,7 +161,8 @@ def save_model(model, path, tokenizer=None) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    model.save_pretrained(tmp, safe_serialization=True)
+    with quiet_transformers():
+        model.save_pretrained(tmp, safe_serialization=True)
     if tokenizer is not None:
         tokenizer.save_pretrained(tmp)
     old = path.with_name(f".{path.name}.old")
@@ -169,6 +171,20 @@ def save_model(model, path, tokenizer=None) -> Path:
     os.replace(tmp, path)
     shutil.rmtree(old, ignore_errors=True)
     return path
+
+
+@contextmanager
+def quiet_transformers():
+    """Hide transformers' per-shard progress bars while saving/loading tiny checkpoints."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def load_causal_lm(path, **kwargs):

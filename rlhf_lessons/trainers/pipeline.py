@@ -14,7 +14,7 @@ from pathlib import Path
 
 from transformers import GPT2ForSequenceClassification, GPT2LMHeadModel
 
-from ..models import freeze, save_model
+from ..models import freeze, quiet_transformers, save_model
 from ..runtime import cache_dir
 from ..toy import build_tokenizer, toy_data_dir
 from .reward_model import RewardModelConfig, train_reward_model
@@ -30,7 +30,8 @@ def _key(kind: str, config) -> str:
 
 def _cached(path: Path, load, train):
     if (path / "config.json").exists():
-        return load(path)
+        with quiet_transformers():
+            return load(path)
     model = train()
     try:
         save_model(model, path)

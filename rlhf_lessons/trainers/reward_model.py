@@ -146,7 +146,9 @@ def train_reward_model(
     total = config.steps or config.epochs * steps_per_epoch
     start = 0
     if resume:
-        start, _ = load_checkpoint(out_dir, {"reward_model": model}, {"reward_model": optimizer}, g)
+        # The generator is *not* restored: the loop below replays the batch order from the seed
+        # and skips the `start` steps already taken, so a resumed run sees the same batches.
+        start, _ = load_checkpoint(out_dir, {"reward_model": model}, {"reward_model": optimizer})
     log = MetricsWriter(out_dir, resume_step=start if resume else None)
     model.train()
     bar = tqdm(total=total, initial=start, desc="reward model", disable=not progress)
