@@ -46,7 +46,7 @@ from .runtime import cache_dir
 from .toy import gold_score, load_records
 from .toy.vocab import WORDS
 
-VERSION = 1  # bump when what is built changes: a new folder is built next to the old one
+VERSION = 1  # the folder's name; a change of any setting below is detected by build_key
 
 # Sizes: small enough to build and train in seconds on one CPU thread.
 TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2)
@@ -72,8 +72,33 @@ def smoke_dir() -> Path:
     return cache_dir() / f"smoke-v{VERSION}"
 
 
-def is_built(root: Path | None = None) -> bool:
-    return ((root or smoke_dir()) / "BUILT.json").exists()
+def build_key(train: bool = True) -> str:
+    """A hash of everything the build depends on: sizes, steps, templates, the toy data files.
+
+    A folder built with other settings (or from other data) is rebuilt, not silently reused.
+    """
+    from .toy import toy_data_dir
+
+    h = hashlib.sha256(
+        json.dumps(
+            [VERSION, TINY, TINY_HEADS, N_TRAIN_PAIRS, N_TEST_PAIRS, N_SFT, SFT_STEPS, RM_STEPS,
+             BATCH, LR, POLICY_CHAT_TEMPLATE, REWARD_CHAT_TEMPLATE, train],
+        ).encode()
+    )  # fmt: skip
+    for path in sorted(toy_data_dir().glob("*.jsonl")):
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def is_built(root: Path | None = None, train: bool = True) -> bool:
+    """Whether `root` holds a finished build of the current settings."""
+    marker = (root or smoke_dir()) / "BUILT.json"
+    if not marker.exists():
+        return False
+    try:
+        return json.loads(marker.read_text()).get("key") == build_key(train)
+    except (OSError, ValueError):
+        return False
 
 
 # ── tokenizers ─────────────────────────────────────────────────────────────────────────────
@@ -284,20 +309,22 @@ def build_smoke_world(seed: int = 0, force: bool = False, train: bool = True) ->
     stronger judge. `train=False` skips training (untrained models, for plumbing tests).
     """
     root = smoke_dir() if train else cache_dir() / f"smoke-v{VERSION}-untrained"
-    if is_built(root) and not force:
+    if is_built(root, train) and not force:
         return root
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
+    old = root.with_name(f".{root.name}.old-{os.getpid()}")
     try:
         _build_into(tmp, seed, train)
-        if force and root.exists():
-            shutil.rmtree(root)
+        if root.exists():  # stale (other settings) or forced: move it aside first
+            os.replace(root, old)
         try:
             os.rename(tmp, root)
         except OSError:  # another process built it first: use theirs
-            if not is_built(root):
+            if not is_built(root, train):
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
     return root
 
 
@@ -333,6 +360,5 @@ def _build_into(root: Path, seed: int, train: bool) -> None:
         with _quiet_transformers():
             model.save_pretrained(root / name, safe_serialization=True)
             tok.save_pretrained(root / name)
-    (root / "BUILT.json").write_text(
-        json.dumps({"version": VERSION, "seed": seed, "trained": train})
-    )
+    marker = {"version": VERSION, "key": build_key(train), "seed": seed, "trained": train}
+    (root / "BUILT.json").write_text(json.dumps(marker))

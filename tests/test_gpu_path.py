@@ -316,3 +316,9 @@ def test_course_ppo_trainer_runs_on_hf_models(preset):
     torch.testing.assert_close(
         response_logprobs(m.reference, batch), response_logprobs(base, batch), rtol=0, atol=1e-5
     )
+
+
+def test_a_smoke_folder_built_with_other_settings_is_not_reused(preset, monkeypatch):
+    assert smoke.is_built()
+    monkeypatch.setattr(smoke, "SFT_STEPS", smoke.SFT_STEPS + 1)
+    assert not smoke.is_built()  # the key covers the settings: it would be rebuilt
