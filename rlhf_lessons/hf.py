@@ -535,13 +535,17 @@ def reward_inputs(tokenizer, conversations: list[list[dict]], input_format: str,
         args, kw = (prompts, [c[-1]["content"] for c in conversations]), {}
     else:
         raise ValueError(f"input_format must be 'chat' or 'pair', got {input_format!r}")
-    side = tokenizer.padding_side
+    limit = getattr(tokenizer, "model_max_length", None) or 0
+    if max_length is not None and 0 < limit < 1_000_000:  # (unset limits are huge sentinels)
+        max_length = min(max_length, limit)
+    side, trunc = tokenizer.padding_side, tokenizer.truncation_side
     tokenizer.padding_side = "right"
+    tokenizer.truncation_side = "left"  # cut the start, never the answer's end (the score)
     try:
         enc = tokenizer(*args, padding=True, truncation=max_length is not None,
                         max_length=max_length, return_tensors="pt", **kw)  # fmt: skip
     finally:
-        tokenizer.padding_side = side
+        tokenizer.padding_side, tokenizer.truncation_side = side, trunc
     return {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
 
 
@@ -630,10 +634,11 @@ class RetokenizedRewardModel(torch.nn.Module):
                  verbose: bool = True):  # fmt: skip
         super().__init__()
         self.scorer_backbone = _RetokenizingBackbone(scorer, policy_tokenizer, prompts)
-        self.score = torch.nn.Linear(1, 1, bias=False)
+        self.score = torch.nn.Linear(1, 1, bias=False)  # the identity: scores pass through
         with torch.no_grad():
             self.score.weight.fill_(1.0)
         self.requires_grad_(False)
+        self.to(next(scorer.model.parameters()).device)
         self.retokenizes = not same_tokenizer(policy_tokenizer, scorer.tokenizer)
         if verbose:
             print(self.explain())
@@ -986,29 +991,47 @@ def run_ppo(models: FullScaleModels, config=None, *, eval_every: int = 0, progre
     return result, evaluations
 
 
-def run_dpo(preset: Preset, models: FullScaleModels, config=None, *, n_pairs: int = 256,
-            progress: bool = False, seed: int = 0):  # fmt: skip
+def run_dpo(
+    preset: Preset,
+    models: FullScaleModels,
+    config=None,
+    *,
+    n_pairs: int = 256,
+    progress: bool = False,
+    seed: int = 0,
+):
     """DPO for comparison, with the course's own `train_dpo` (trainers/dpo.py), unchanged.
 
     A fresh LoRA policy (the PPO run trained the other one in place), its reference from the
-    same disabled adapters, the preset's preference pairs. Returns (DPOResult, evaluation).
+    same disabled adapters, the preset's preference pairs, tokenized once and put on the
+    policy's device. The trainer's own held-out evaluation (the toy judge) is switched off
+    (`eval_prompts=[]`); this function evaluates with the gold model instead.
+    Returns (DPOResult, evaluation).
     """
-    from .trainers.dpo import DPOConfig, train_dpo
+    from .trainers.dpo import DPOConfig, encode_pairs, train_dpo
 
     policy, tokenizer = load_policy_and_tokenizer(preset, seed=seed)
     reference = load_reference(preset, policy)
-    pairs = dpo_pairs(load_preference_data(preset, preset.train_split), tokenizer, n_pairs,
-                      preset.max_prompt_tokens)  # fmt: skip
+    dataset = load_preference_data(preset, preset.train_split)
+    pairs = dpo_pairs(dataset, tokenizer, n_pairs, preset.max_prompt_tokens)
+    data = encode_pairs(tokenizer, pairs)  # (2N, L): chosen rows, then rejected rows
+    device = next(policy.parameters()).device
+    data = QueryBatch(
+        data.input_ids.to(device), data.attention_mask.to(device), data.prompt_len,
+        data.response_mask.to(device),
+    )  # fmt: skip
     config = config or DPOConfig(
-        seed=seed, steps=preset.steps, batch_size=min(preset.dpo_batch_size, len(pairs)),
-        lr=preset.lr, beta=0.1, eval_every=0, max_new_tokens=preset.max_new_tokens,
-    )  # fmt: skip
+        seed=seed,
+        steps=preset.steps,
+        batch_size=min(preset.dpo_batch_size, len(pairs)),
+        lr=preset.lr,
+        beta=0.1,
+        eval_every=0,
+        reference_batch_size=preset.mini_batch_size * 2,
+    )
     result = train_dpo(
-        config, policy, reference, tokenizer, pairs, eval_prompts=models.eval_prompts,
-        reward_model=models.reward_model, progress=progress,
-    )  # fmt: skip
-    for row in result.metrics:
-        row["gold"] = None  # see run_ppo
+        config, policy, reference, tokenizer, data, eval_prompts=[], progress=progress
+    )
     dpo_models = FullScaleModels(**{**models.__dict__, "policy": policy, "reference": reference})
     return result, evaluate(dpo_models, seed=seed + 1)
 

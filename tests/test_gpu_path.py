@@ -322,3 +322,27 @@ def test_a_smoke_folder_built_with_other_settings_is_not_reused(preset, monkeypa
     assert smoke.is_built()
     monkeypatch.setattr(smoke, "SFT_STEPS", smoke.SFT_STEPS + 1)
     assert not smoke.is_built()  # the key covers the settings: it would be rebuilt
+
+
+def test_course_dpo_trainer_runs_on_hf_models(preset, models):
+    from rlhf_lessons.trainers.dpo import DPOConfig
+
+    config = DPOConfig(steps=2, batch_size=4, lr=1e-3, eval_every=0)
+    result, evaluation = hf.run_dpo(preset, models, config, n_pairs=16)
+    rows = [r for r in result.metrics if r["step"] >= 1]
+    assert [r["step"] for r in rows] == [1, 2]
+    assert rows[0]["loss"] == pytest.approx(0.693147, abs=1e-5)  # policy == reference: log 2
+    assert rows[1]["loss"] != pytest.approx(0.693147, abs=1e-7)  # and then it learns
+    assert {"reward", "gold", "kl", "samples"} <= set(evaluation)
+
+
+def test_reward_inputs_truncate_the_start_not_the_answer(models):
+    scorer = models.reward_model.scorer_backbone.scorer
+    conversation = [
+        {"role": "user", "content": "review : " + " ".join(["the plot"] * 40)},
+        {"role": "assistant", "content": "was great"},
+    ]
+    full = hf.reward_inputs(scorer.tokenizer, [conversation], "chat")["input_ids"][0]
+    cut = hf.reward_inputs(scorer.tokenizer, [conversation], "chat", max_length=12)["input_ids"][0]
+    assert len(cut) == 12 < len(full)
+    assert cut.tolist() == full[-12:].tolist()  # the answer and its end-of-turn survive
