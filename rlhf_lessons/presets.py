@@ -24,7 +24,6 @@ No revision is pinned: the revisions could not be verified where this course was
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 
 from . import budget
@@ -558,8 +557,3 @@ def _show(model_id: str) -> str:
 
     root = str(cache_dir())
     return "<cache>" + model_id[len(root) :] if model_id.startswith(root) else model_id
-
-
-def minimum_gpu_gb(preset: Preset) -> float:
-    """The estimated memory the preset needs on one GPU, rounded up to a whole GB."""
-    return math.ceil(estimate_memory(preset).total_gb)
