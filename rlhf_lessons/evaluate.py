@@ -55,15 +55,16 @@ def evaluate_policy(
 ) -> dict:
     """Sample from `policy` on `prompts` and report gold, proxy reward, KL, EOS rate, samples."""
     prompts = [p for p in prompts for _ in range(samples_per_prompt)]
-    prompt_ids, prompt_mask = encode_prompts(tokenizer, prompts)
-    g = torch.Generator().manual_seed(seed)
+    device = next(policy.parameters()).device
+    prompt_ids, prompt_mask = (t.to(device) for t in encode_prompts(tokenizer, prompts))
+    g = torch.Generator(device=device).manual_seed(seed)
     batch = generate(
         policy, prompt_ids, prompt_mask, max_new_tokens=max_new_tokens,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
         temperature=temperature, generator=g,
     )  # fmt: skip
     texts = decode_responses(tokenizer, batch.response_ids, batch.response_mask)
-    gold = torch.tensor([gold_score(t) for t in texts])
+    gold = torch.tensor([gold_score(t) for t in texts])  # the toy world's judge (CPU, on text)
     result = {
         "gold": gold.mean().item(),
         "eos_rate": ended_with_eos(batch, tokenizer.eos_token_id).float().mean().item(),
