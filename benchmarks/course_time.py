@@ -68,8 +68,8 @@ def time_notebook(path: Path, timeout: int) -> tuple[float, float, str | None]:
     try:
         client.execute()  # starts the kernel, runs every cell, shuts the kernel down
     except Exception as exc:  # report it in the table and go on with the next lesson
-        last = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()[-1]
-        error = f"{type(exc).__name__}: {last[:200]}"
+        lines = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines() or [""]
+        error = f"{type(exc).__name__}: {lines[-1][:200]}"
     return time.perf_counter() - t0, _children_cpu_s() - cpu0, error
 
 
