@@ -28,6 +28,10 @@ def unclipped(beta, kl, target, horizon, n_steps):
     return beta * (1 + (kl / target - 1) * n_steps / horizon)
 
 
+def clip_change(beta, kl, target, horizon, n_steps):
+    return beta * (1 + min(max((kl / target - 1) * n_steps / horizon, -0.2), 0.2))
+
+
 def no_horizon(beta, kl, target, horizon, n_steps):
     return beta * (1 + min(max(kl / target - 1, -0.2), 0.2))
 
@@ -62,6 +66,7 @@ def test_stub_is_not_yet_with_a_hint():
     [
         (sign, "wrong way"),
         (unclipped, "not clipped"),
+        (clip_change, "you clip the change of beta"),
         (no_horizon, "n_steps / horizon"),
         (additive, "additive"),
         (absolute, "relative to the target"),
