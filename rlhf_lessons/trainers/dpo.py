@@ -172,8 +172,9 @@ def train_dpo(
     policy,
     reference,
     tokenizer,
-    pairs: list[dict] | None = None,
+    pairs: list[dict] | QueryBatch | None = None,
     *,
+    reference_logps: torch.Tensor | None = None,
     eval_prompts: list[str] | None = None,
     reward_model=None,
     out_dir=None,
@@ -189,8 +190,12 @@ def train_dpo(
         reference: the frozen SFT policy. Used once, before training, for its logprobs (and by
             the held-out evaluation, for the KL).
         tokenizer: the toy tokenizer (or the policy's tokenizer).
-        pairs: list of {'prompt', 'chosen', 'rejected'} (None = data/toy/pairs_train.jsonl).
-        eval_prompts: held-out prompts (None = the first config.eval_prompts of prompts_test).
+        pairs: list of {'prompt', 'chosen', 'rejected'} (None = data/toy/pairs_train.jsonl),
+            or the QueryBatch `encode_pairs` made of them (to skip tokenising again).
+        reference_logps: (2N,) log π_ref of the encoded pairs from `reference_logprobs`, to
+            reuse across runs on the same pairs and reference (None = computed now, once).
+        eval_prompts: held-out prompts (None = the first config.eval_prompts of prompts_test;
+            [] = no held-out evaluation at all, e.g. when the caller evaluates).
         reward_model: optional; only to report the proxy reward at evaluation. DPO never
             trains against it.
         out_dir: where metrics.jsonl and the checkpoint go (None = nowhere).
@@ -203,7 +208,8 @@ def train_dpo(
     if resume and out_dir is None:
         raise ValueError("resume=True needs out_dir (the folder holding the checkpoint)")
     g = set_seed(config.seed)
-    pairs = pairs if pairs is not None else load_records("pairs_train")
+    if pairs is None:
+        pairs = load_records("pairs_train")
     if eval_prompts is None:
         eval_prompts = [r["prompt"] for r in load_records("prompts_test")][: config.eval_prompts]
     doctor = doctor or Doctor("dpo", verbose=progress)
@@ -214,10 +220,22 @@ def train_dpo(
         policy.requires_grad_(True)  # a deep copy of a frozen reference arrives frozen
 
     # 1. tokenise every pair once, and score it once under the frozen reference
-    data = encode_pairs(tokenizer, pairs)  # (2N, P + T): chosen rows, then rejected rows
-    n_pairs = len(pairs)
+    data = pairs if isinstance(pairs, QueryBatch) else encode_pairs(tokenizer, pairs)  # (2N, L)
+    if len(data) % 2:
+        raise ValueError(
+            f"pairs as a QueryBatch must have 2N rows (chosen, rejected), got {len(data)}"
+        )
+    n_pairs = len(data) // 2
     t0 = time.perf_counter()
-    ref_logps = reference_logprobs(reference, data, config.reference_batch_size)  # (2N,)
+    if reference_logps is None:
+        ref_logps = reference_logprobs(reference, data, config.reference_batch_size)  # (2N,)
+    elif not isinstance(reference_logps, torch.Tensor) or reference_logps.shape != (len(data),):
+        raise ValueError(
+            f"reference_logps must be a tensor of shape ({len(data)},) (one per chosen and "
+            f"rejected row), got {getattr(reference_logps, 'shape', type(reference_logps))}"
+        )
+    else:
+        ref_logps = reference_logps
     reference_seconds = time.perf_counter() - t0
 
     optimizer = torch.optim.AdamW(policy.parameters(), lr=config.lr)
@@ -227,6 +245,8 @@ def train_dpo(
     log = MetricsWriter(out_dir, resume_step=start if resume else None)
 
     def evaluate(row: dict) -> dict:
+        if not eval_prompts:
+            return row
         ev = evaluate_policy(
             policy,
             tokenizer,

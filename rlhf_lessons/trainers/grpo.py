@@ -212,6 +212,7 @@ def train_grpo(
     tokenizer,
     prompts: list[str] | None = None,
     *,
+    reward_fn=None,
     eval_prompts: list[str] | None = None,
     out_dir=None,
     resume: bool = False,
@@ -225,9 +226,14 @@ def train_grpo(
         policy: causal LM to train, usually a copy of the SFT policy.
         reference: the frozen SFT policy (for the k3 KL in the loss; unused when beta = 0).
         reward_model: the frozen reward model: r = its score - missing-<eos> penalty.
+            May be None when `reward_fn` is given.
         tokenizer: the toy tokenizer.
         prompts: training prompts (None = data/toy/prompts_train.jsonl).
-        eval_prompts: held-out prompts (None = the first config.eval_prompts of prompts_test).
+        reward_fn: optional callable(list of response texts) -> list of floats, used instead
+            of the reward model: a rule-based ("verifiable") reward, as in DeepSeek-R1-style
+            training. The missing-<eos> penalty is not added to it.
+        eval_prompts: held-out prompts (None = the first config.eval_prompts of prompts_test;
+            [] = no held-out evaluation at all, e.g. when the caller evaluates).
         out_dir, resume, doctor, progress: as in `train_dpo`.
 
     Metrics per step, as PPO's (means over the batch's B·G sampled responses): reward (proxy),
@@ -252,7 +258,14 @@ def train_grpo(
     freeze(reference)
     if not any(p.requires_grad for p in policy.parameters()):
         policy.requires_grad_(True)  # a deep copy of a frozen reference arrives frozen
-    freeze(reward_model)
+    if reward_model is None and reward_fn is None:
+        raise ValueError("train_grpo needs a reward_model or a reward_fn")
+    if reward_fn is not None and not callable(reward_fn):
+        raise TypeError(
+            f"reward_fn must be callable(texts) -> rewards, got {type(reward_fn).__name__}"
+        )
+    if reward_model is not None:
+        freeze(reward_model)
     G, eos = config.group_size, tokenizer.eos_token_id
 
     optimizer = torch.optim.AdamW(policy.parameters(), lr=config.lr)
@@ -264,6 +277,8 @@ def train_grpo(
     evaluations: list[dict] = []
 
     def evaluate(step: int) -> None:
+        if not eval_prompts:
+            return
         ev = evaluate_policy(
             policy,
             tokenizer,
@@ -302,7 +317,15 @@ def train_grpo(
         mask = batch.response_mask  # (B·G, T)
 
         # 2. rewards from the frozen reward model; 3. advantages within each group
-        rewards = task_reward(reward_model, batch, eos, config.missing_eos_penalty)  # (B·G,)
+        texts = decode_responses(tokenizer, batch.response_ids, mask)
+        if reward_fn is not None:
+            rewards = torch.as_tensor(reward_fn(texts), dtype=torch.float32)  # (B·G,)
+            if rewards.shape != (len(texts),):
+                raise ValueError(
+                    f"reward_fn returned shape {tuple(rewards.shape)}, expected ({len(texts)},)"
+                )
+        else:
+            rewards = task_reward(reward_model, batch, eos, config.missing_eos_penalty)  # (B·G,)
         advantages = group_advantages(rewards, G, config.adv_eps)  # (B·G,)
         with torch.no_grad():
             ref_logprobs = (
@@ -341,7 +364,6 @@ def train_grpo(
             if ref_logprobs is None:  # beta = 0: the loss skipped the reference; the log doesn't
                 ref_logprobs = response_logprobs(reference, batch, config.temperature)
             sample_kl = ((first_logprobs - ref_logprobs) * mask).sum(-1).mean().item()  # k1
-        texts = decode_responses(tokenizer, batch.response_ids, mask)
         row = {
             "step": step,
             "loss": loss.item(),
