@@ -152,3 +152,23 @@ def test_command_line_writes_metrics_and_checkpoint(tmp_path):
     assert [r["step"] for r in rows] == [0, 1, 2, 3]
     assert rows[-1]["gold"] is not None and rows[1]["gold"] is None
     assert (tmp_path / "checkpoint" / "policy" / "model.safetensors").exists()
+
+
+def test_pre_encoded_pairs_and_reference_logprobs_are_reused(world, pairs):
+    sft, tok, _ = world
+    data = encode_pairs(tok, pairs[:64])
+    ref_logps = reference_logprobs(sft, data)
+    reference = copy.deepcopy(sft)
+    calls = count_calls(reference)
+    config = DPOConfig.toy(steps=3, batch_size=16, eval_every=0)
+    reused = train_dpo(config, copy.deepcopy(sft), reference, tok, data, reference_logps=ref_logps,
+                       eval_prompts=[], progress=False)  # fmt: skip
+    assert calls[0] == 0  # the reference was not run at all
+    fresh = train_dpo(config, copy.deepcopy(sft), sft, tok, pairs[:64], eval_prompts=[],
+                      progress=False)  # fmt: skip
+    assert [r["loss"] for r in reused.metrics[1:]] == pytest.approx(
+        [r["loss"] for r in fresh.metrics[1:]], abs=1e-6
+    )
+    with pytest.raises(ValueError, match="reference_logps must be a tensor of shape"):
+        train_dpo(config, copy.deepcopy(sft), sft, tok, data, reference_logps=ref_logps[:5],
+                  progress=False)  # fmt: skip

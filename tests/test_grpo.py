@@ -202,3 +202,24 @@ def test_command_line_writes_metrics_and_checkpoint(tmp_path):
     for key in ("reward", "gold", "kl", "seconds", "zero_std_groups", "loss"):
         assert rows[-1][key] is not None, key
     assert (tmp_path / "checkpoint" / "policy" / "model.safetensors").exists()
+
+
+def test_rule_based_reward_fn_replaces_the_reward_model(world):
+    sft, tok, _ = world
+    seen = []
+
+    def length_reward(texts):
+        seen.extend(texts)
+        return [float(len(t.split())) for t in texts]
+
+    config = GRPOConfig.toy(steps=1, eval_every=0, prompts_per_step=2, group_size=4)
+    result = train_grpo(config, copy.deepcopy(sft), sft, None, tok, reward_fn=length_reward,
+                        eval_prompts=[], progress=False)  # fmt: skip
+    assert len(seen) == 8
+    assert result.metrics[0]["reward"] == pytest.approx(sum(len(t.split()) for t in seen) / 8)
+    assert result.evaluations == []  # eval_prompts=[]: no held-out evaluation
+    with pytest.raises(ValueError, match="reward_fn returned shape"):
+        train_grpo(config, copy.deepcopy(sft), sft, None, tok, reward_fn=lambda t: [1.0],
+                   eval_prompts=[], progress=False)  # fmt: skip
+    with pytest.raises(ValueError, match="reward_model or a reward_fn"):
+        train_grpo(config, copy.deepcopy(sft), sft, None, tok, progress=False)
