@@ -12,7 +12,7 @@ NBVAL_TIMEOUT ?= 300
 # Parallel pytest workers: each worker runs torch with one thread (RLHF_LESSONS_THREADS).
 PYTEST_WORKERS ?= 2
 
-.PHONY: lab test venv lint format pytest nbval browser-deps student present slides benchmark data clean
+.PHONY: lab test venv lint format pytest nbval browser-deps student present slides notebooks benchmark-course data clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,26 @@ nbval: venv
 # Debian's Chromium for the real-browser test (needs root / sudo).
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium chromium-driver)
+
+# Classroom (docs/classroom.md): student edition, Voilà, reveal.js slides.
+student: venv
+	$(PY) -m rlhf_lessons student-edition --out student
+
+LESSON ?= 03
+present: venv
+	VOILA=$(abspath $(BIN))/voila scripts/present.sh $(LESSON)
+
+slides: venv
+	mkdir -p slides
+	$(BIN)/jupyter nbconvert --to slides --output-dir slides notebooks/*.ipynb
+
+# Rebuild and execute every lesson from its script (scripts/lessons/lessonNN.py), in order.
+notebooks: venv
+	for f in scripts/lessons/lesson*.py; do $(PY) $$f || exit 1; done
+
+# Time the whole course, kernel starts included, and write the table into README.md.
+benchmark-course: venv
+	$(PY) benchmarks/course_time.py --write-readme
 
 data: venv
 	$(PY) -m rlhf_lessons.toy.generate --seed 0 --out data/toy
