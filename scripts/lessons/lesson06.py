@@ -102,11 +102,11 @@ Z = (pi_ref * torch.exp(r / beta)).sum()  # 1. the normaliser
 pi_star = pi_ref * torch.exp(r / beta) / Z  # 1. the optimum
 r_back = beta * torch.log(pi_star / pi_ref) + beta * torch.log(Z)  # 2. the reward, recovered
 implicit = beta * torch.log(pi_star / pi_ref)  # 3. the implicit reward: Z dropped
-w, l = 3, 1  # a preference pair: response 3 over response 1
+win, lose = 3, 1  # a preference pair: response 3 preferred over response 1
 print("π*              ", [round(p, 4) for p in pi_star.tolist()])
 print("r recovered     ", [round(v, 4) for v in r_back.tolist()])
-print(f"p(w ≻ l) from r : {torch.sigmoid(r[w] - r[l]):.6f}")
-print(f"p(w ≻ l), no Z  : {torch.sigmoid(implicit[w] - implicit[l]):.6f}")
+print(f"p(w ≻ l) from r : {torch.sigmoid(r[win] - r[lose]):.6f}")
+print(f"p(w ≻ l), no Z  : {torch.sigmoid(implicit[win] - implicit[lose]):.6f}")
 J_star = (pi_star * r).sum() - beta * (pi_star * torch.log(pi_star / pi_ref)).sum()
 print(f"J(π*) = {J_star:.6f} = β·log Z = {beta * torch.log(Z):.6f}")
 """
@@ -163,7 +163,7 @@ display(Markdown(f"DPO: {STEPS} steps in {dpo['seconds']:.1f} s (reference logpr
 # NBVAL_IGNORE_OUTPUT
 from rlhf_lessons.plots.training import plot_metrics
 
-plot_metrics(dpo["metrics"], ["loss", "accuracy", "chosen_reward", "rejected_reward"]);
+plot_metrics(dpo["metrics"], ["loss", "accuracy", "chosen_reward", "rejected_reward"])
 first, last = dpo["metrics"][0], dpo["metrics"][-1]
 ref = reference_row(world)  # the SFT policy itself, under the same evaluation
 display(Markdown(
@@ -235,7 +235,7 @@ numbers do not carry over (`GRPOConfig.toy??` shows what was measured).
         """
 # NBVAL_IGNORE_OUTPUT
 grpo = run_method(world, "GRPO", steps=STEPS)
-plot_metrics(grpo["metrics"], ["reward", "gold", "kl", "zero_std_groups"]);
+plot_metrics(grpo["metrics"], ["reward", "gold", "kl", "zero_std_groups"])
 display(Markdown(
     f"GRPO: {STEPS} steps in {grpo['seconds']:.1f} s. Held-out gold {ref['gold']:.2f} → "
     f"**{grpo['gold']:.2f}**, proxy {ref['reward']:.2f} → {grpo['reward']:.2f}, KL "
@@ -273,7 +273,10 @@ dpo_doctor = Doctor("dpo")
 train_dpo(DPOConfig.toy(steps=25, batch_size=16), copy.deepcopy(world.reference), world.reference,
           world.tokenizer, broken, eval_prompts=[], doctor=dpo_doctor, progress=False)
 
-finished = lambda texts: [float(t.endswith("<eos>")) for t in texts]  # a pass/fail reward
+def finished(texts):  # a pass/fail reward: did the response end with <eos>?
+    return [float(t.endswith("<eos>")) for t in texts]
+
+
 grpo_doctor = Doctor("grpo")
 train_grpo(GRPOConfig.toy(steps=3, prompts_per_step=8, group_size=4), copy.deepcopy(world.reference),
            world.reference, None, world.tokenizer, world.prompts, reward_fn=finished,
@@ -317,10 +320,9 @@ best = max(rows[1:], key=lambda r: r["gold"])
 trained = [ppo, dpo, grpo]
 fastest = min(trained, key=lambda r: r["cpu_seconds"])
 display(Markdown(
-    f"Highest gold: **{best['method']}** ({best['gold']:.2f}). Among the trained methods, gold "
-    f"per nat of KL: PPO {ppo['gold'] - ref['gold']:.2f} / {ppo['kl']:.1f}, DPO "
-    f"{dpo['gold'] - ref['gold']:.2f} / {dpo['kl']:.1f}, GRPO {grpo['gold'] - ref['gold']:.2f} / "
-    f"{grpo['kl']:.1f} (gold gained / KL spent). Fastest to train: {fastest['method']} "
+    f"Highest gold: **{best['method']}** ({best['gold']:.2f}). Gold gained for KL spent: PPO "
+    f"{ppo['gold'] - ref['gold']:+.2f} for {ppo['kl']:.1f} nats, DPO {dpo['gold'] - ref['gold']:+.2f} "
+    f"for {dpo['kl']:.1f}, GRPO {grpo['gold'] - ref['gold']:+.2f} for {grpo['kl']:.1f}. Fastest to train: {fastest['method']} "
     f"({fastest['cpu_seconds']:.1f} CPU seconds, against {ppo['cpu_seconds']:.1f} for PPO). Best-of-16 reached "
     f"gold {bon['gold']:.2f} at KL ≤ {bon['kl']:.2f} with no training at all."
 ))
@@ -363,7 +365,8 @@ assert ppo["kl"] > max(dpo["kl"], grpo["kl"])
 
 One run per method says little: each beta buys a different point on a trade-off between reward
 and distance from the reference. The DPO paper (Figure 2, left) plots reward against KL for a
-sweep of beta; so do we, with a small sweep (the full one is `benchmarks/frontier.py`). In the
+sweep of beta; so do we, with a small sweep here (best-of-N's n, a second DPO beta) and the
+full one in `benchmarks/frontier.py` (its figure: `benchmarks/results/frontier.png`). In the
 toy world we can also draw the **exact optimum**: π* ∝ π_ref·exp(r/β) for each β, estimated by
 reweighting reference samples (lesson 04, `rlhf_lessons.optimum`). On the proxy it is a ceiling;
 on gold it is not (the proxy's optimum is not the truth's).
@@ -377,10 +380,9 @@ from rlhf_lessons.comparison import frontier, optimum_curve
 from rlhf_lessons.plots.frontier import plot_frontier
 
 points = [ref, ppo, dpo, grpo] + bon["metrics"]  # best-of-N's curve: n = 1, 2, 4, 8, 16
-points += frontier(world, "DPO", [0.3], steps=STEPS)  # beta 0.1 is above
-points += frontier(world, "GRPO", [0.05], steps=STEPS)  # beta 0.2 is above
-optimum = optimum_curve(world, [0.15, 0.2, 0.3, 0.5, 1.0, 2.0], n_prompts=16, n_samples=192)
-plot_frontier(points, optimum, title=f"toy world, {STEPS} steps per run");
+points += frontier(world, "DPO", [0.3], steps=STEPS)  # beta 0.1 is above; add betas to see more
+optimum = optimum_curve(world, [0.15, 0.2, 0.3, 0.5, 1.0, 2.0], n_prompts=16, n_samples=160)
+fig = plot_frontier(points, optimum, title=f"toy world, {STEPS} steps per run")
 """
     ),
     code(
@@ -462,6 +464,8 @@ More try-its (each a one-line change to a cell above):
 - **Smaller groups.** `GRPOConfig.toy(group_size=2)` in `train_grpo`: more prompts per step,
   noisier baselines, more groups with equal rewards.
 - **DPO with a tiny beta.** `beta=1e-2`: the implicit leash is loose; what happens to the KL?
+- **A GRPO sweep.** Add `points += frontier(world, "GRPO", [0.05, 0.5], steps=STEPS)` to the
+  frontier cell: where do the new points land against the optimum?
 """
     ),
     # ── exercise ─────────────────────────────────────────────────────────────────────────
@@ -517,7 +521,7 @@ def my_dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, re
 from rlhf_lessons.exercises.lesson06 import check_dpo_loss, check_group_advantages
 
 check_group_advantages(my_group_advantages)
-check_dpo_loss(my_dpo_loss);
+verdict = check_dpo_loss(my_dpo_loss)
 """
     ),
     # ── quiz ─────────────────────────────────────────────────────────────────────────────
