@@ -4,9 +4,14 @@ The math the lessons derive is importable from the top level:
 
     from rlhf_lessons import reward_model_loss, ppo_clip_loss, dpo_loss, gae, whiten
 
-The rest reads in the order the course teaches it: `toy` (the world), `models`, `rollout`,
-`trainers` (sft, reward_model, ppo, dpo, grpo), `optimum`, `budget`, `presets`, `doctor`,
-`widgets`, `plots`, `exercises`.
+The rest reads in the order the course teaches it:
+
+- `toy` (the world: vocabulary, tokenizer, gold judge, data), `batching`, `models`, `rollout`
+- `trainers` (sft, reward_model, ppo, dpo, grpo, and the cached toy `pipeline`), `evaluate`,
+  `doctor` (named warnings while training)
+- `optimum` (Monte-Carlo J*(beta)), `best_of_n`, `comparison` (lesson 06), `trl_count`
+- `budget` (memory / FLOPs / GPU-hours), `presets`, `hf`, `smoke`, `distributed` (lesson 08)
+- `widgets`, `plots`, `exercises`, `student` (the classroom edition)
 """
 
 from .advantages import gae, whiten
