@@ -9,7 +9,7 @@
     ($TRL_PPO_PYTHON, default /tmp/trl112env/bin/python; build it with
     benchmarks/make_trl_ppo_env.sh) as a subprocess *in the same run*, so both numbers come
     from the same machine and load. Goal: ours ≤ 0.25× TRL's time per step.
-(b) optimum: the toy world's PPO (PPOConfig.toy(beta=0.1)) on held-out prompts against the
+(b) optimum: the toy world's PPO (PPOConfig.toy(beta=...)) on held-out prompts against the
     KL-regularised optimum J*(beta) = E_x[beta·log E_ref exp(r/beta)], estimated from
     --ref-samples reference samples per prompt (rlhf_lessons/optimum.py): gap closed
     (J_ppo - J_ref) / (J* - J_ref). Goal ≥ 95 %.
@@ -150,51 +150,75 @@ def bench_cache(seed: int, batch: int = 64, repeats: int = 3) -> dict:
     return out
 
 
-def bench_optimum(seed: int, ref_samples: int, steps: int, beta: float, n_prompts: int) -> dict:
-    """Train PPO at `beta` on the toy world; compare with J*(beta) on held-out prompts."""
+def bench_optimum(seed: int, ref_samples: int, steps: int, betas: list[float], n_prompts: int):
+    """Train PPO at each beta on the toy world; compare with J*(beta) on held-out prompts.
+
+    One set of reference samples serves every beta. J* is also computed from the first
+    n/8, n/4, n/2 samples of each prompt: if it still rises with n, the estimate at n is a lower
+    bound (then the gap closed is an upper bound), which happens at small beta (low ESS).
+    """
     from rlhf_lessons import optimum
     from rlhf_lessons.toy import load_records
     from rlhf_lessons.trainers.pipeline import toy_reward_model, toy_sft_policy
     from rlhf_lessons.trainers.ppo import PPOConfig, train_ppo
 
-    policy, tokenizer = toy_sft_policy(seed)
-    reference, _ = toy_sft_policy(seed)
+    reference, tokenizer = toy_sft_policy(seed)
     reward_model = toy_reward_model(seed)
     train = [r["prompt"] for r in load_records("prompts_train")]
     test = [r["prompt"] for r in load_records("prompts_test")][:n_prompts]
-    config = PPOConfig.toy(seed=seed, beta=beta, steps=steps)
+    max_new_tokens = PPOConfig.toy().max_new_tokens
     t0 = time.perf_counter()
-    star = optimum.estimate_optimum(
-        reference, reward_model, tokenizer, test, betas=[beta], n_samples=ref_samples,
-        max_new_tokens=config.max_new_tokens, seed=seed,
-    )[beta]  # fmt: skip
-    t_star = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    result = train_ppo(config, policy, reference, reward_model, tokenizer, train, progress=False)
-    t_ppo = time.perf_counter() - t0
-    ours = optimum.policy_objective(
-        result.policy, reference, reward_model, tokenizer, test, beta=beta,
-        n_samples=64, max_new_tokens=config.max_new_tokens, seed=seed + 1,
+    samples = optimum.sample_reference(
+        reference, reward_model, tokenizer, test, ref_samples,
+        max_new_tokens=max_new_tokens, seed=seed,
     )  # fmt: skip
-    return {
-        "benchmark": "ppo_vs_optimum",
-        "beta": beta,
-        "prompts": len(test),
-        "reference_samples_per_prompt": ref_samples,
-        "ppo_steps": steps,
-        "J_star": round(star.j_star, 4),
-        "J_ref": round(star.j_ref, 4),
-        "J_ppo": round(ours["objective"], 4),
-        "gap_closed": round(optimum.gap_closed(ours["objective"], star.j_ref, star.j_star), 4),
-        "ess_mean": round(star.ess_mean, 1),
-        "ess_min": round(star.ess_min, 1),
-        "gold_star": round(star.gold, 4),
-        "gold_ppo": round(ours["gold"], 4),
-        "kl_star": round(star.kl, 3),
-        "kl_ppo": round(ours["kl"], 3),
-        "seconds_optimum": round(t_star, 1),
-        "seconds_ppo": round(t_ppo, 1),
-    }
+    t_samples = time.perf_counter() - t0
+    out = []
+    for beta in betas:
+        star = optimum.optimum_from_samples(samples, beta)
+        by_n = {}
+        for n in (ref_samples // 8, ref_samples // 4, ref_samples // 2, ref_samples):
+            sub = optimum.ReferenceSamples(
+                samples.prompts, samples.rewards[:, :n], samples.gold[:, :n]
+            )
+            by_n[n] = round(optimum.optimum_from_samples(sub, beta).j_star, 4)
+        policy, _ = toy_sft_policy(seed)
+        config = PPOConfig.toy(seed=seed, beta=beta, steps=steps)
+        t0 = time.perf_counter()
+        result = train_ppo(
+            config, policy, reference, reward_model, tokenizer, train, progress=False
+        )
+        t_ppo = time.perf_counter() - t0
+        ours = optimum.policy_objective(
+            result.policy, reference, reward_model, tokenizer, test, beta=beta,
+            n_samples=64, max_new_tokens=max_new_tokens, seed=seed + 1,
+        )  # fmt: skip
+        out.append(
+            {
+                "benchmark": "ppo_vs_optimum",
+                "beta": beta,
+                "prompts": len(test),
+                "reference_samples_per_prompt": ref_samples,
+                "ppo_steps": steps,
+                "J_star": round(star.j_star, 4),
+                "J_star_by_samples": by_n,
+                "J_ref": round(star.j_ref, 4),
+                "J_ppo": round(ours["objective"], 4),
+                "gap_closed": round(
+                    optimum.gap_closed(ours["objective"], star.j_ref, star.j_star), 4
+                ),
+                "ess_mean": round(star.ess_mean, 1),
+                "ess_min": round(star.ess_min, 1),
+                "gold_ref": round(samples.gold.mean().item(), 4),
+                "gold_star": round(star.gold, 4),
+                "gold_ppo": round(ours["gold"], 4),
+                "kl_star": round(star.kl, 3),
+                "kl_ppo": round(ours["kl"], 3),
+                "seconds_reference_samples": round(t_samples, 1),
+                "seconds_ppo": round(t_ppo, 1),
+            }
+        )
+    return out
 
 
 def main(argv=None) -> dict:
@@ -207,7 +231,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--ref-samples", type=int, default=1024, help="J*: samples per prompt")
     parser.add_argument("--prompts", type=int, default=128, help="J*: held-out prompts")
     parser.add_argument("--ppo-steps", type=int, default=60, help="optimum: PPO steps")
-    parser.add_argument("--beta", type=float, default=0.1, help="optimum: KL coefficient")
+    parser.add_argument(
+        "--betas", default="0.1", help="optimum: comma-separated KL coefficients (0.1 headline)"
+    )
     parser.add_argument(
         "--trl-python",
         default=os.environ.get("TRL_PPO_PYTHON", "/tmp/trl112env/bin/python"),
@@ -231,10 +257,12 @@ def main(argv=None) -> dict:
         results["cache"] = bench_cache(args.seed)
         print(json.dumps(results["cache"]), flush=True)
     if "optimum" in parts:
+        betas = [float(b) for b in args.betas.split(",")]
         results["optimum"] = bench_optimum(
-            args.seed, args.ref_samples, args.ppo_steps, args.beta, args.prompts
+            args.seed, args.ref_samples, args.ppo_steps, betas, args.prompts
         )
-        print(json.dumps(results["optimum"]), flush=True)
+        for row in results["optimum"]:
+            print(json.dumps(row), flush=True)
 
     print(f"\n== summary ({args.threads} thread(s), {os.cpu_count()} cores, seed {args.seed}) ==")
     if "ours" in results:
@@ -261,12 +289,13 @@ def main(argv=None) -> dict:
             f"rollout tokens/s: {c['with_cache_tokens_per_second']} with KV cache, "
             f"{c['without_cache_tokens_per_second']} without ({c['speedup']}×)"
         )
-    if "optimum" in results:
-        o = results["optimum"]
+    for o in results.get("optimum", []):
         print(
-            f"beta {o['beta']}: J* {o['J_star']:.3f} (ESS mean {o['ess_mean']}, min {o['ess_min']}), "
-            f"J_ref {o['J_ref']:.3f}, J_ppo {o['J_ppo']:.3f} → gap closed {o['gap_closed']:.1%} "
-            f"(goal ≥ 95 %); gold: optimum {o['gold_star']:.3f}, PPO {o['gold_ppo']:.3f}"
+            f"beta {o['beta']}: J* {o['J_star']:.3f} (ESS mean {o['ess_mean']}, min "
+            f"{o['ess_min']}; by samples/prompt {o['J_star_by_samples']}), J_ref {o['J_ref']:.3f}, "
+            f"J_ppo {o['J_ppo']:.3f} → gap closed {o['gap_closed']:.1%} (goal ≥ 95 %); "
+            f"gold: reference {o['gold_ref']:.3f}, optimum {o['gold_star']:.3f}, PPO "
+            f"{o['gold_ppo']:.3f}; KL: optimum {o['kl_star']:.2f}, PPO {o['kl_ppo']:.2f}"
         )
     return results
 

@@ -39,6 +39,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..advantages import gae, whiten
@@ -46,7 +47,7 @@ from ..batching import QueryBatch, decode_responses, encode_prompts
 from ..doctor import Doctor
 from ..evaluate import MISSING_EOS_PENALTY, ended_with_eos, evaluate_policy
 from ..losses import kl_k3, ppo_clip_loss, value_loss
-from ..models import freeze, reward_scores, scalar_outputs
+from ..models import forward_logits, freeze, reward_scores, scalar_outputs
 from ..rollout import generate, response_logprobs
 from ..runtime import set_seed
 from ..toy.judge import gold_score
@@ -69,6 +70,8 @@ __all__ = [
     "kl_penalised_rewards",
     "compute_advantages",
     "ppo_update",
+    "explained_variance",
+    "exact_token_kl",
     "ppo_step",
     "train_ppo",
     "add_arguments",
@@ -408,6 +411,28 @@ def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.
     return float("nan") if var_r.item() == 0 else (1 - var_d / var_r).item()
 
 
+@torch.no_grad()
+def exact_token_kl(policy, reference, batch: QueryBatch, temperature: float = 1.0) -> torch.Tensor:
+    """KL(π(·|s_t) ‖ π_ref(·|s_t)) at every response position, summed over the vocabulary. (B, T).
+
+    Introduced in 05_when_rlhf_breaks: the exact per-token KL that the sampled estimators
+    k1, k2, k3 (losses.kl_k1/2/3) approximate from the one token that was sampled. Summed over a
+    response it has the same expectation as the sequence KL (it is its Rao-Blackwellisation).
+    """
+    P = batch.prompt_len
+    logp = F.log_softmax(
+        forward_logits(policy, batch.input_ids, batch.attention_mask)[:, P - 1 : -1].float()
+        / temperature,
+        dim=-1,
+    )  # (B, T, V)
+    logq = F.log_softmax(
+        forward_logits(reference, batch.input_ids, batch.attention_mask)[:, P - 1 : -1].float()
+        / temperature,
+        dim=-1,
+    )  # (B, T, V)
+    return (logp.exp() * (logp - logq)).sum(-1) * batch.response_mask  # (B, T)
+
+
 def ppo_step(
     policy,
     reference,
@@ -484,6 +509,15 @@ class PPOResult:
     samples: list[str] = field(default_factory=list)  # the last rollout's responses
 
 
+def _adam(params, config: PPOConfig) -> torch.optim.Optimizer:
+    """Adam over policy and value model. The fused kernel (one call for all tensors) is several
+    times faster than a loop over many small tensors; fall back where a device lacks it."""
+    try:
+        return torch.optim.Adam(params, lr=config.lr, eps=config.adam_eps, fused=True)
+    except (RuntimeError, ValueError):
+        return torch.optim.Adam(params, lr=config.lr, eps=config.adam_eps)
+
+
 def _trim_left(ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Drop columns that are padding in every row (prompts were padded to the longest of all)."""
     first = int((mask.sum(0) > 0).nonzero()[0])
@@ -545,12 +579,7 @@ def train_ppo(
     _disable_dropout(value_model)
     policy.train()
     value_model.train()
-    optimizer = torch.optim.Adam(
-        [*policy.parameters(), *value_model.parameters()],
-        lr=config.lr,
-        eps=config.adam_eps,
-        foreach=True,  # one fused update over all tensors: faster for many small tensors
-    )
+    optimizer = _adam([*policy.parameters(), *value_model.parameters()], config)
     kl_ctl = AdaptiveKLController(config.beta, config.kl_target, config.kl_horizon)
 
     prompt_ids, prompt_mask = encode_prompts(tokenizer, list(prompts))  # (N, P) left-padded
