@@ -54,14 +54,34 @@ def _children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def time_notebook(path: Path, timeout: int) -> tuple[float, float, str | None]:
-    """Run one notebook in a fresh kernel (cwd = its folder); return (wall s, CPU s, error)."""
+def time_notebook(
+    path: Path, timeout: int, slowest: int = 3
+) -> tuple[float, float, str | None, list[tuple[float, int]]]:
+    """Run one notebook in a fresh kernel (cwd = its folder).
+
+    Returns (wall s, CPU s, error or None, the `slowest` cells as (seconds, cell index)).
+    Each cell's start and end are logged to stderr, so a stuck cell shows where it is.
+    """
     nb = nbformat.read(path, as_version=4)
+    started: dict[int, float] = {}
+    cells: list[tuple[float, int]] = []
+
+    def on_start(cell, cell_index, **_):
+        started[cell_index] = time.perf_counter()
+        print(f"  {path.stem} cell {cell_index} ...", file=sys.stderr, end="", flush=True)
+
+    def on_done(cell, cell_index, **_):
+        seconds = time.perf_counter() - started[cell_index]
+        cells.append((seconds, cell_index))
+        print(f" {seconds:.1f} s", file=sys.stderr, flush=True)
+
     client = NotebookClient(
         nb,
         timeout=timeout,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
+        on_cell_execute=on_start,
+        on_cell_executed=on_done,
     )
     cpu0, t0 = _children_cpu_s(), time.perf_counter()
     error = None
@@ -70,7 +90,8 @@ def time_notebook(path: Path, timeout: int) -> tuple[float, float, str | None]:
     except Exception as exc:  # report it in the table and go on with the next lesson
         lines = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines() or [""]
         error = f"{type(exc).__name__}: {lines[-1][:200]}"
-    return time.perf_counter() - t0, _children_cpu_s() - cpu0, error
+    wall = time.perf_counter() - t0
+    return wall, _children_cpu_s() - cpu0, error, sorted(cells, reverse=True)[:slowest]
 
 
 def markdown_report(
@@ -154,10 +175,14 @@ def main(argv: list[str] | None = None) -> int:
         load_before = os.getloadavg()[0]
         rows = []
         for path in paths:
-            wall, cpu, error = time_notebook(path.resolve(), args.timeout)
+            wall, cpu, error, slow = time_notebook(path.resolve(), args.timeout)
             rows.append((path.stem, wall, cpu, error))
             status = f"failed: {error}" if error else "ok"
-            print(f"{path.name}: {wall:.1f} s ({cpu:.1f} CPU s) {status}", file=sys.stderr)
+            cells = ", ".join(f"cell {i} {s:.1f} s" for s, i in slow)
+            print(
+                f"{path.name}: {wall:.1f} s ({cpu:.1f} CPU s) {status}; slowest: {cells}",
+                file=sys.stderr,
+            )
         load_after = os.getloadavg()[0]
 
     report = markdown_report(rows, threads, load_before, load_after, args.warm_cache)
