@@ -252,5 +252,7 @@ def test_lesson03_clip_explorer_in_jupyterlab(jupyterlab):
             raise
         else:
             page.screenshot(path=str(SCREENSHOT))
+            for stale in (".failed.png", ".failed.html"):  # from an earlier failing run
+                SCREENSHOT.with_suffix(stale).unlink(missing_ok=True)
         finally:
             browser.close()
