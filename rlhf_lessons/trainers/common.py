@@ -14,12 +14,26 @@ import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from ..models import save_model
+
+
+def progress_bar(iterable=None, **kwargs) -> tqdm:
+    """A plain-text tqdm bar on stdout (also in notebooks).
+
+    Text, not tqdm's ipywidgets bar: widget messages from a training cell are what makes
+    headless notebook runners (nbclient, nbval, Voilà) occasionally stall until their timeout.
+    """
+    kwargs.setdefault("file", sys.stdout)
+    kwargs.setdefault("ncols", 90)
+    kwargs.setdefault("mininterval", 0.5)
+    return tqdm(iterable, **kwargs)
 
 
 class NonFiniteLoss(RuntimeError):

@@ -30,7 +30,6 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import torch
-from tqdm.auto import tqdm
 
 from ..batching import QueryBatch, encode_queries
 from ..doctor import Doctor
@@ -40,7 +39,7 @@ from ..models import freeze
 from ..rollout import sequence_logprobs
 from ..runtime import set_seed
 from ..toy import load_records
-from .common import MetricsWriter, check_finite_loss, load_checkpoint, save_checkpoint
+from .common import MetricsWriter, check_finite_loss, load_checkpoint, progress_bar, save_checkpoint
 
 __all__ = ["DPOConfig", "DPOResult", "reference_logprobs", "train_dpo", "add_arguments", "run_cli"]
 
@@ -266,7 +265,7 @@ def train_dpo(
         log.write(evaluate(row0))
     train_seconds = 0.0
     policy.train()
-    bar = tqdm(range(start + 1, config.steps + 1), desc="DPO", disable=not progress)
+    bar = progress_bar(range(start + 1, config.steps + 1), desc="DPO", disable=not progress)
     for step in bar:
         t0 = time.perf_counter()
         # 2. a batch of pairs: chosen rows idx, rejected rows idx + N, in one forward pass

@@ -25,7 +25,6 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import torch
-from tqdm.auto import tqdm
 
 from .._checks import as_float_tensor, check_finite
 from ..batching import decode_responses, encode_prompts
@@ -36,7 +35,7 @@ from ..models import freeze
 from ..rollout import generate, response_logprobs
 from ..runtime import set_seed
 from ..toy import gold_score, load_records
-from .common import MetricsWriter, check_finite_loss, load_checkpoint, save_checkpoint
+from .common import MetricsWriter, check_finite_loss, load_checkpoint, progress_bar, save_checkpoint
 
 __all__ = [
     "GRPOConfig",
@@ -297,7 +296,7 @@ def train_grpo(
     if start == 0:  # the starting point (the SFT policy), before any update
         evaluate(0)
     train_seconds = 0.0
-    bar = tqdm(range(start + 1, config.steps + 1), desc="GRPO", disable=not progress)
+    bar = progress_bar(range(start + 1, config.steps + 1), desc="GRPO", disable=not progress)
     for step in bar:
         t0 = time.perf_counter()
         # 1. G responses for each prompt, groups side by side

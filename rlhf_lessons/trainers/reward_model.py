@@ -16,7 +16,6 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import torch
-from tqdm.auto import tqdm
 
 from ..batching import encode_queries
 from ..doctor import Doctor
@@ -24,7 +23,14 @@ from ..losses import reward_model_loss
 from ..models import build_reward_model, reward_scores
 from ..runtime import set_seed
 from ..toy import build_tokenizer, gold_score, load_records
-from .common import MetricsWriter, batches, check_finite_loss, load_checkpoint, save_checkpoint
+from .common import (
+    MetricsWriter,
+    batches,
+    check_finite_loss,
+    load_checkpoint,
+    progress_bar,
+    save_checkpoint,
+)
 
 
 @dataclass
@@ -151,7 +157,7 @@ def train_reward_model(
         start, _ = load_checkpoint(out_dir, {"reward_model": model}, {"reward_model": optimizer})
     log = MetricsWriter(out_dir, resume_step=start if resume else None)
     model.train()
-    bar = tqdm(total=total, initial=start, desc="reward model", disable=not progress)
+    bar = progress_bar(total=total, initial=start, desc="reward model", disable=not progress)
     step = 0
     while step < total:
         for idx in batches(len(pairs), batch_size, g):

@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ..batching import encode_queries
 from ..doctor import Doctor
@@ -22,7 +21,7 @@ from ..evaluate import evaluate_policy
 from ..models import build_policy, forward_logits
 from ..runtime import set_seed
 from ..toy import build_tokenizer, load_records
-from .common import MetricsWriter, check_finite_loss, load_checkpoint, save_checkpoint
+from .common import MetricsWriter, check_finite_loss, load_checkpoint, progress_bar, save_checkpoint
 
 
 @dataclass
@@ -96,7 +95,7 @@ def train_sft(
         start, _ = load_checkpoint(out_dir, {"policy": policy}, {"policy": optimizer}, g)
     log = MetricsWriter(out_dir, resume_step=start if resume else None)
     policy.train()
-    bar = tqdm(range(start + 1, config.steps + 1), desc="SFT", disable=not progress)
+    bar = progress_bar(range(start + 1, config.steps + 1), desc="SFT", disable=not progress)
     for step in bar:
         t0 = time.perf_counter()
         idx = torch.randint(len(data), (config.batch_size,), generator=g)
