@@ -184,12 +184,14 @@ def clip_explorer(log_ratios=None, advantages=None, eps=0.2, *, plot=True) -> wi
         slider.observe(on_slider, "value")
     preset.observe(apply_preset, "value")
     update()
+    column = widgets.Layout(min_width="350px")  # columns never squeeze into each other...
     controls = widgets.HBox(
         [
-            widgets.VBox([preset, eps_slider]),
-            widgets.VBox(lr_sliders),
-            widgets.VBox(adv_sliders),
-        ]
+            widgets.VBox([preset, eps_slider], layout=column),
+            widgets.VBox(lr_sliders, layout=column),
+            widgets.VBox(adv_sliders, layout=column),
+        ],
+        layout=widgets.Layout(flex_flow="row wrap"),  # ...they wrap on a narrow screen
     )
     panel = widgets.VBox([controls, readout, figure])
     panel.add_class("rlhf-clip-explorer-panel")
