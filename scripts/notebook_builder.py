@@ -118,7 +118,7 @@ def build(name: str, cells: list, *, execute: bool = True, timeout: int = 600) -
             timeout=timeout,
             kernel_name="python3",
             resources={"metadata": {"path": str(NOTEBOOKS)}},
-            record_timing=False,  # no timestamps: rebuilt notebooks diff only where outputs changed
+            record_timing=True,  # cell timestamps: tests/test_teaching_guide.py reads run times from them
         )
         client.execute()
         for cell in nb.cells:  # a lesson's intended error: keep "Name: message", not the frames
