@@ -34,6 +34,26 @@ def test_two_samples_closed_form():
     assert est.j_star == pytest.approx(est.reward - 1.0 * est.kl, abs=1e-12)
 
 
+def test_proposal_weights_recover_the_reference_expectations():
+    """Samples from m(a) = 0.7, m(b) = 0.3 in exact proportion, weighted by π_ref/m for
+    π_ref(a) = 0.9, π_ref(b) = 0.1: Z = 0.9 + 0.1·e^{1/beta} exactly, E_ref[r] = 0.1."""
+    beta = 0.25
+    r = [[0.0] * 7 + [1.0] * 3]
+    log_ratio = torch.tensor(
+        [[math.log(0.9 / 0.7)] * 7 + [math.log(0.1 / 0.3)] * 3], dtype=torch.float64
+    )
+    s = _samples(r)
+    s.log_ratio = log_ratio
+    est = optimum_from_samples(s, beta)
+    z = 0.9 + 0.1 * math.exp(1 / beta)
+    assert est.j_star == pytest.approx(beta * math.log(z), abs=1e-12)
+    assert est.j_ref == pytest.approx(0.1, abs=1e-12)
+    p_b = 0.1 * math.exp(1 / beta) / z  # π*(b)
+    assert est.reward == pytest.approx(p_b, abs=1e-12)
+    kl = p_b * math.log(p_b / 0.1) + (1 - p_b) * math.log((1 - p_b) / 0.9)
+    assert est.kl == pytest.approx(kl, abs=1e-12)
+
+
 def test_j_star_beats_every_other_policy_on_the_samples():
     """On the empirical reference (uniform over the n samples), π* maximises r - beta·KL."""
     g = torch.Generator().manual_seed(0)
@@ -110,6 +130,15 @@ def test_sample_reference_on_toy_models(toy):
     )  # fmt: skip
     assert ests[1.0].j_star == pytest.approx(optimum_from_samples(s, 1.0).j_star)
     assert ests[0.1].kl > ests[1.0].kl  # a smaller beta lets π* move further
+
+
+def test_mixture_with_the_reference_as_proposal_is_plain_sampling(toy):
+    reference, reward_model, tokenizer, prompts = toy
+    s = optimum.sample_mixture(reference, reference, reward_model, tokenizer, prompts[:2], 8)
+    assert s.rewards.shape == s.log_ratio.shape == (2, 16)
+    assert s.log_ratio.abs().max().item() < 1e-6  # m = ½π_ref + ½π_ref = π_ref
+    est = optimum_from_samples(s, 0.5)
+    assert est.j_ref == pytest.approx(s.rewards.mean().item(), abs=1e-6)
 
 
 def test_policy_objective_of_the_reference_is_its_reward(toy):

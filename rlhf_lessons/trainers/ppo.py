@@ -91,6 +91,7 @@ class PPOConfig:
     ppo_epochs: int = 4  # passes of the update over each rollout batch
     num_minibatches: int = 2  # minibatches per epoch (batch_size / num_minibatches rows each)
     lr: float = 3e-4  # Adam learning rate of the policy and the value model
+    anneal_lr: bool = False  # decay lr linearly to 0 over the run (cleanrl; N+ details)
     adam_eps: float = 1e-5  # Adam's epsilon: 1e-5 as in the N implementation details, not 1e-8
     max_grad_norm: float = 1.0  # clip the global gradient norm (policy + value model) to this
     beta: float = 0.1  # KL coefficient: penalty beta·(logp - logp_ref) per token; 0 = no KL
@@ -607,6 +608,9 @@ def train_ppo(
 
     bar = tqdm(range(start + 1, config.steps + 1), desc="PPO", disable=not progress)
     for step in bar:
+        if config.anneal_lr:  # lr falls from config.lr at step 1 towards 0 after the last step
+            for group in optimizer.param_groups:
+                group["lr"] = config.lr * (1 - (step - 1) / config.steps)
         idx = torch.randint(len(prompts), (config.batch_size,), generator=g, device=g.device)
         ids, mask = _trim_left(prompt_ids[idx], prompt_mask[idx])  # (B, P)
         try:
