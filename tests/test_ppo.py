@@ -170,6 +170,11 @@ def test_adaptive_kl_changes_beta_during_a_run(toy):
     assert rows[0]["beta"] == 0.1 and rows[1]["beta"] < rows[0]["beta"]  # KL below target
 
 
+def test_anneal_lr_decays_linearly(toy):
+    rows = _run(toy, steps=4, batch_size=16, anneal_lr=True)[0].metrics
+    assert [r["lr"] for r in rows] == pytest.approx([3e-4 * (1 - k / 4) for k in range(4)])
+
+
 # ── config validation ────────────────────────────────────────────────────────────────────────
 @pytest.mark.parametrize(
     "overrides, field",

@@ -476,6 +476,7 @@ def ppo_step(
         "kl": kl_per_response.mean().item(),  # nats per response, sequence KL to the reference
         "objective": (ro.scores - beta * kl_per_response).mean().item(),  # r - beta·KL
         "beta": beta,
+        "lr": optimizer.param_groups[0]["lr"],
         "entropy": _masked_mean(ro.entropy, mask),  # nats per token
         "approx_kl": update["approx_kl"],  # per token, π_old → π_θ, mean over minibatches
         "clipfrac": update["clipfrac"],
