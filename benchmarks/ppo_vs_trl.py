@@ -9,7 +9,8 @@
     ($TRL_PPO_PYTHON, default /tmp/trl112env/bin/python; build it with
     benchmarks/make_trl_ppo_env.sh) as a subprocess *in the same run*, so both numbers come
     from the same machine and load. Goal: ours ≤ 0.25× TRL's time per step.
-(b) optimum: the toy world's PPO (PPOConfig.toy(beta=...)) on held-out prompts against the
+(b) optimum: the toy world's PPO (PPOConfig.toy(beta=..., anneal_lr=True), --ppo-steps steps:
+    long enough to converge) on held-out prompts against the
     KL-regularised optimum J*(beta) = E_x[beta·log E_ref exp(r/beta)], estimated from
     --ref-samples reference samples per prompt (rlhf_lessons/optimum.py): gap closed
     (J_ppo - J_ref) / (J* - J_ref). Goal ≥ 95 %. At small beta the reference-only estimate is
@@ -186,7 +187,7 @@ def bench_optimum(seed: int, ref_samples: int, steps: int, betas: list[float], n
             )
             by_n[n] = round(optimum.optimum_from_samples(sub, beta).j_star, 4)
         policy, _ = toy_sft_policy(seed)
-        config = PPOConfig.toy(seed=seed, beta=beta, steps=steps)
+        config = PPOConfig.toy(seed=seed, beta=beta, steps=steps, anneal_lr=True)
         t0 = time.perf_counter()
         result = train_ppo(
             config, policy, reference, reward_model, tokenizer, train, progress=False
@@ -252,7 +253,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ref-samples", type=int, default=1024, help="J*: samples per prompt")
     parser.add_argument("--prompts", type=int, default=128, help="J*: held-out prompts")
-    parser.add_argument("--ppo-steps", type=int, default=60, help="optimum: PPO steps")
+    parser.add_argument(
+        "--ppo-steps", type=int, default=150, help="optimum: PPO steps (lr annealed to 0)"
+    )
     parser.add_argument(
         "--betas", default="0.1", help="optimum: comma-separated KL coefficients (0.1 headline)"
     )
