@@ -27,7 +27,9 @@ def _conda_pip():
 def test_runtime_dependencies_agree():
     pyproject = {r.replace(" ", "") for r in _pyproject()["dependencies"]}
     conda = {r.replace(" ", "") for r in _conda_pip() if not r.startswith("-e")}
-    assert pyproject == conda, f"only in pyproject: {pyproject - conda}; only in environment.yml: {conda - pyproject}"
+    assert pyproject == conda, (
+        f"only in pyproject: {pyproject - conda}; only in environment.yml: {conda - pyproject}"
+    )
 
 
 def test_extras_installed_by_conda_env():
@@ -44,9 +46,13 @@ def test_torch_range_admits_the_pinned_cpu_wheel():
     pin = re.search(r"TORCH_SPEC \?= torch==([\d.]+)", makefile).group(1)
     from packaging.specifiers import SpecifierSet
 
-    assert pin in SpecifierSet(torch_req[len("torch") :]), f"Makefile pins torch {pin}, outside {torch_req}"
+    assert pin in SpecifierSet(torch_req[len("torch") :]), (
+        f"Makefile pins torch {pin}, outside {torch_req}"
+    )
 
 
 def test_trl_is_pinned_in_dev():
     dev = _pyproject()["optional-dependencies"]["dev"]
-    assert "trl==1.16.0" in dev, "trl must stay pinned: its API and config fields move between releases"
+    assert "trl==1.16.0" in dev, (
+        "trl must stay pinned: its API and config fields move between releases"
+    )
