@@ -107,11 +107,13 @@ def sample_reference(
         raise ValueError("prompts must be a non-empty list of prompt texts")
     if not isinstance(n_samples, int) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
-    g = torch.Generator().manual_seed(seed)
+    device = next(reference.parameters()).device
+    g = torch.Generator(device=device).manual_seed(seed)
     flat = [p for p in prompts for _ in range(n_samples)]  # prompt i's samples are contiguous
     rewards, gold, texts = [], [], []
     for start in range(0, len(flat), chunk):
         ids, mask = encode_prompts(tokenizer, flat[start : start + chunk])  # (c, P)
+        ids, mask = ids.to(device), mask.to(device)
         batch = generate(
             reference, ids, mask, max_new_tokens=max_new_tokens,
             eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
@@ -127,7 +129,7 @@ def sample_reference(
     shape = (len(prompts), n_samples)
     return ReferenceSamples(
         list(prompts),
-        torch.cat(rewards).view(shape).double(),
+        torch.cat([r.cpu() for r in rewards]).view(shape).double(),
         torch.cat(gold).view(shape).double(),
         [texts[i : i + n_samples] for i in range(0, len(texts), n_samples)] if keep_texts else None,
     )
@@ -160,13 +162,15 @@ def sample_mixture(
         raise ValueError("prompts must be a non-empty list of prompt texts")
     if not isinstance(n_samples, int) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
-    g = torch.Generator().manual_seed(seed)
+    device = next(reference.parameters()).device
+    g = torch.Generator(device=device).manual_seed(seed)
     flat = [p for p in prompts for _ in range(n_samples)]
     parts = []  # per sampler: rewards, gold, log_ratio, each (N, n)
     for sampler in (reference, proposal):
         rewards, gold, log_ratio = [], [], []
         for start in range(0, len(flat), chunk):
             ids, mask = encode_prompts(tokenizer, flat[start : start + chunk])
+            ids, mask = ids.to(device), mask.to(device)
             batch = generate(
                 sampler, ids, mask, max_new_tokens=max_new_tokens,
                 eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
@@ -182,7 +186,12 @@ def sample_mixture(
             log_m = torch.logaddexp(logp_ref, logp_q) - math.log(2)  # (c,) log ½(π_ref + π_q)
             log_ratio.append(logp_ref - log_m)
         shape = (len(prompts), n_samples)
-        parts.append([torch.cat(x).view(shape).double() for x in (rewards, gold, log_ratio)])
+        parts.append(
+            [
+                torch.cat([t.cpu() for t in x]).view(shape).double()
+                for x in (rewards, gold, log_ratio)
+            ]
+        )
     r, gold, log_ratio = (torch.cat([a, b], dim=1) for a, b in zip(*parts))
     return ReferenceSamples(list(prompts), r, gold, None, log_ratio)
 
@@ -251,9 +260,11 @@ def policy_objective(
     The KL is estimated per response by log π(y|x) - log π_ref(y|x) (k1, summed over tokens:
     unbiased). Returns {"objective", "reward", "kl", "gold", "eos_rate"}.
     """
+    device = next(policy.parameters()).device
     flat = [p for p in prompts for _ in range(n_samples)]
     ids, mask = encode_prompts(tokenizer, flat)
-    g = torch.Generator().manual_seed(seed)
+    ids, mask = ids.to(device), mask.to(device)
+    g = torch.Generator(device=device).manual_seed(seed)
     batch = generate(
         policy, ids, mask, max_new_tokens=max_new_tokens, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id, temperature=temperature, generator=g,

@@ -298,3 +298,5 @@ def test_cli_writes_metrics_and_safetensors(tmp_path, capsys):
     assert "PPO done" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="PPOConfig.beta"):
         main(["ppo", "--steps", "1", "--out", str(out), "--beta", "-1"])
+    with pytest.raises(SystemExit, match="no checkpoint"):
+        main(["ppo", "--steps", "1", "--out", str(tmp_path / "empty"), "--resume"])

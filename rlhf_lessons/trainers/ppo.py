@@ -289,7 +289,8 @@ def kl_penalised_rewards(
     mask = mask.float()
     rewards = -beta * (logprobs - ref_logprobs) * mask  # (B, T) the KL penalty, every token
     last = (mask.sum(1).long() - 1).clamp(min=0)  # (B,) index of the last real token
-    rewards[torch.arange(len(scores)), last] += scores  # the score arrives once, at the end
+    rows = torch.arange(len(scores), device=scores.device)  # (B,)
+    rewards[rows, last] += scores  # the score arrives once, at the end
     return rewards
 
 
@@ -720,10 +721,13 @@ def run_cli(args) -> PPOResult:
     prompts = [r["prompt"] for r in load_records("prompts_train")]
     eval_prompts = [r["prompt"] for r in load_records("prompts_test")]
     before = _evaluate(policy, reference, reward_model, tokenizer, eval_prompts, config, 0)
-    result = train_ppo(
-        config, policy, reference, reward_model, tokenizer, prompts,
-        out_dir=args.out, resume=args.resume, progress=progress,
-    )  # fmt: skip
+    try:
+        result = train_ppo(
+            config, policy, reference, reward_model, tokenizer, prompts,
+            out_dir=args.out, resume=args.resume, progress=progress,
+        )  # fmt: skip
+    except FileNotFoundError as exc:  # --resume without a checkpoint
+        raise SystemExit(f"ppo: {exc}") from None
     if result.stopped:
         raise SystemExit(f"ppo: {result.stopped}")
     after = _evaluate(result.policy, reference, reward_model, tokenizer, eval_prompts, config, 0)
