@@ -40,7 +40,6 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ..advantages import gae, whiten
 from ..batching import QueryBatch, decode_responses, encode_prompts
@@ -56,6 +55,7 @@ from .common import (
     NonFiniteLoss,
     check_finite_loss,
     load_checkpoint,
+    progress_bar,
     save_checkpoint,
 )
 
@@ -608,7 +608,7 @@ def train_ppo(
             {"beta": kl_ctl.beta, "config": asdict(config)},
         )
 
-    bar = tqdm(range(start + 1, config.steps + 1), desc="PPO", disable=not progress)
+    bar = progress_bar(range(start + 1, config.steps + 1), desc="PPO", disable=not progress)
     for step in bar:
         if config.anneal_lr:  # lr falls from config.lr at step 1 towards 0 after the last step
             for group in optimizer.param_groups:
