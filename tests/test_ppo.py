@@ -103,7 +103,7 @@ def test_default_run_raises_gold_above_the_sft_policy(toy, default_run):
     assert after["gold"] > before["gold"] + 0.3, (before["gold"], after["gold"])
     assert after["reward"] > before["reward"] + 0.8  # the proxy rose too
     assert 0.5 < after["kl"] < 8.0  # moved, but stayed near the reference
-    assert after["eos_rate"] > 0.9
+    assert after["eos_rate"] > 0.85  # measured 0.92
 
 
 def test_metrics_rows_have_the_promised_fields(default_run):
