@@ -38,6 +38,7 @@ class Thresholds:
 
     kl_max: float = 15.0  # nats per response: far from the reference (reward hacking?)
     kl_min: float = -0.5  # an estimated KL this negative means a sampling/scoring mismatch
+    first_log_ratio_max: float = 1e-4  # PPO: |log ratio| before any update must be ~0
     approx_kl_max: float = 0.1  # per-token KL between old and new policy within one PPO step
     clipfrac_max: float = 0.3  # fraction of tokens whose ratio left [1-eps, 1+eps]
     explained_variance_min: float = 0.0  # value model no better than predicting the mean
@@ -65,6 +66,11 @@ CATALOGUE = {
         "the estimated KL is clearly negative",
         "the logprobs used for rollouts and for scoring differ (temperature, dropout, padding or position ids), or too few samples",
         "score with the same temperature and positions as sampling, turn dropout off, use a larger batch",
+    ),
+    "ratio-not-one": (
+        "rollout and training logprobs differ before any update (the first ratio is not 1)",
+        "a temperature, dropout, padding or position-id mismatch between sampling and scoring",
+        "score with the same temperature and positions as sampling, with dropout off",
     ),
     "approx-kl-high": (
         "the policy moved a lot within one PPO step (approx_kl)",
@@ -136,6 +142,8 @@ class Doctor:
                 self._flag("kl-blow-up", step, f"kl = {kl:.2f} > {t.kl_max}", new)
             if kl < t.kl_min:
                 self._flag("kl-negative", step, f"kl = {kl:.2f} < {t.kl_min}", new)
+        if (v := get("first_log_ratio")) is not None and abs(v) > t.first_log_ratio_max:
+            self._flag("ratio-not-one", step, f"first |log ratio| = {abs(v):.2g}", new)
         if (v := get("approx_kl")) is not None and v > t.approx_kl_max:
             self._flag("approx-kl-high", step, f"approx_kl = {v:.3f} > {t.approx_kl_max}", new)
         if (v := get("clipfrac")) is not None and v > t.clipfrac_max:

@@ -98,6 +98,7 @@ def scalar_outputs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor)
         input_ids=input_ids,
         attention_mask=attention_mask,
         position_ids=position_ids_from_mask(attention_mask),
+        use_cache=False,  # scoring reads every position once: a KV cache would be built for nothing
     ).last_hidden_state  # (B, L, d)
     return scalar_head(model)(hidden).squeeze(-1)  # (B, L)
 
@@ -120,6 +121,7 @@ def forward_logits(model, input_ids: torch.Tensor, attention_mask: torch.Tensor)
         input_ids=input_ids,
         attention_mask=attention_mask,
         position_ids=position_ids_from_mask(attention_mask),
+        use_cache=False,  # one pass over the whole query: no cache needed
     ).logits
 
 

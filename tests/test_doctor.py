@@ -21,6 +21,7 @@ HEALTHY_PPO = {
     "eos_rate": 0.98,
     "reward": 2.0,
     "gold": 0.5,
+    "first_log_ratio": 2e-7,
 }
 
 # symptom -> (stage, the metric changed from the healthy row, its sick value)
@@ -34,6 +35,7 @@ CRAFTED = {
     "entropy-collapse": ("ppo", "entropy", 0.02),
     "zero-reward-variance": ("ppo", "reward_std", 0.0),
     "no-eos": ("ppo", "eos_rate", 0.1),
+    "ratio-not-one": ("ppo", "first_log_ratio", 0.02),
 }
 
 
@@ -159,3 +161,4 @@ def test_real_run_constant_reward_model(toy):
     with torch.no_grad():  # a broken head: every response scores the same
         rm.score.weight.zero_()
     assert "zero-reward-variance" in _findings(toy, reward_model=rm, missing_eos_penalty=0.0)
+
