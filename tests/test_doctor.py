@@ -161,4 +161,3 @@ def test_real_run_constant_reward_model(toy):
     with torch.no_grad():  # a broken head: every response scores the same
         rm.score.weight.zero_()
     assert "zero-reward-variance" in _findings(toy, reward_model=rm, missing_eos_penalty=0.0)
-
