@@ -673,7 +673,7 @@ class _RetokenizingBackbone(torch.nn.Module):
             out.append([*conversation, {"role": "assistant", "content": text}])
         return out
 
-    def forward(self, input_ids, attention_mask, position_ids=None):
+    def forward(self, input_ids, attention_mask, position_ids=None, use_cache=None):
         scores = self.scorer(self.conversations(input_ids, attention_mask))  # (B,)
         hidden = scores[:, None, None].expand(-1, input_ids.shape[1], 1)  # (B, L, 1)
         return _Hidden(hidden.to(input_ids.device))
