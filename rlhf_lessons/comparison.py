@@ -120,7 +120,10 @@ def run_method(
     sampling and scoring n responses for every held-out prompt), cpu_seconds = this process's
     CPU time for the same (steadier than wall time on a busy machine); metrics = the trainer's
     rows (for best-of-N: its curve for n = 1, 2, 4, ... up to n, from the same samples);
-    doctor = the run's Doctor.
+    doctor = the run's Doctor. PPO reuses a run saved by `pipeline.remember_ppo_run` (lesson
+    04's, with the same config, models and prompts) instead of training it again: then
+    loaded = True and seconds / cpu_seconds are the saved run's own training time; a run PPO
+    trains here is saved the same way.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -128,17 +131,23 @@ def run_method(
         raise ValueError(f"steps must be a positive int, got {steps!r}")
     overrides = {"seed": world.seed} | ({"beta": beta} if beta is not None else {})
     policy = copy.deepcopy(world.reference).requires_grad_(True)
-    doctor, metrics = None, None
+    doctor, metrics, loaded = None, None, False
     t0, c0 = time.perf_counter(), time.process_time()
     if method == "PPO":
+        from .trainers.pipeline import recall_ppo_run, remember_ppo_run
         from .trainers.ppo import PPOConfig, train_ppo
 
         config = PPOConfig.toy(steps=steps, batch_size=64, eval_every=0, **overrides)
-        result = train_ppo(
-            config, policy, world.reference, world.reward_model, world.tokenizer,
-            world.prompts, doctor=True, progress=False,
-        )  # fmt: skip
-        doctor, metrics = result.doctor, result.metrics
+        inputs = (world.reference, world.reward_model, world.prompts)
+        result = recall_ppo_run(config, *inputs)  # lesson 04's run, if it was saved
+        loaded = result is not None
+        if not loaded:
+            result = train_ppo(
+                config, policy, world.reference, world.reward_model, world.tokenizer,
+                world.prompts, doctor=True, progress=False,
+            )  # fmt: skip
+            remember_ppo_run(result, *inputs)
+        policy, doctor, metrics = result.policy, result.doctor, result.metrics
     elif method == "DPO":
         from .trainers.dpo import DPOConfig, encode_pairs, reference_logprobs, train_dpo
 
@@ -172,6 +181,9 @@ def run_method(
         ev = {k: curve[-1][k] for k in ("gold", "reward", "kl", "eos_rate", "samples")}
         metrics = [{"method": method, "beta": None, **r} for r in curve]  # the whole curve
     seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
+    if loaded:  # the time the saved run took when it was trained, not the time to load it
+        seconds = sum(r["seconds"] for r in metrics)
+        cpu_seconds = sum(r["cpu_seconds"] for r in metrics)
     if method != "best-of-N":
         policy.eval()
         ev = _evaluate(world, policy)
@@ -188,6 +200,7 @@ def run_method(
         "trained_copies": trained,
         "doctor": doctor,
         "metrics": metrics,
+        "loaded": loaded,
     }
 
 
@@ -196,6 +209,7 @@ def reference_row(world: ToyWorld) -> dict:
     return {
         "method": "reference (SFT)", "beta": None, "n": None, **_evaluate(world, world.reference),
         "seconds": 0.0, "cpu_seconds": 0.0, "copies": 1, "trained_copies": 0, "doctor": None, "metrics": None,
+        "loaded": False,
     }  # fmt: skip
 
 

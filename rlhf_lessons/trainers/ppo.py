@@ -450,7 +450,7 @@ def ppo_step(
     step: int = 0,
 ) -> tuple[dict, Rollout]:
     """One PPO step on one batch of prompts (B, P): steps 1-6. Returns (metrics row, rollout)."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     # 1. rollout
     batch = rollout(policy, prompt_ids, prompt_mask, tokenizer, config, generator)  # (B, L)
     t1 = time.perf_counter()
@@ -493,6 +493,8 @@ def ppo_step(
         "score_seconds": t2 - t1,
         "update_seconds": t3 - t2,
         "seconds": time.perf_counter() - t0,
+        "cpu_seconds": time.process_time()
+        - c0,  # this process's CPU time (steadier on a busy machine)
     }
     return row, ro
 

@@ -373,12 +373,14 @@ and every 50 steps sample from the policy and score it. About 150 steps are enou
     code(
         """
 # NBVAL_IGNORE_OUTPUT
+from rlhf_lessons.trainers.pipeline import remember
 from rlhf_lessons.trainers.sft import SFTConfig, train_sft
 
 config = SFTConfig.toy(steps=150)
 print(config)
 result = train_sft(config)
 policy = result.policy
+remember(config, policy)  # later lessons load this policy from the cache instead of training it
 """
     ),
     code(

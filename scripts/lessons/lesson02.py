@@ -233,12 +233,14 @@ chosen and the rejected queries of 64 pairs and takes an AdamW step on `reward_m
     code(
         """
 # NBVAL_IGNORE_OUTPUT
+from rlhf_lessons.trainers.pipeline import remember
 from rlhf_lessons.trainers.reward_model import RewardModelConfig, train_reward_model
 
 config = RewardModelConfig.toy()
 print(config)
 rm_result = train_reward_model(config)
 reward_model, tokenizer = rm_result.reward_model, rm_result.tokenizer
+remember(config, reward_model)  # later lessons load it from the cache instead of training it
 """
     ),
     code(
@@ -289,7 +291,7 @@ display(Markdown(
 
 Accuracy on the data set's pairs is not what matters in RLHF: the RL stage will ask the
 reward model about the **policy's** responses. So take the SFT policy of lesson 01
-(`toy_sft_policy()`, trained once and cached), sample four responses for each of the 128
+(`toy_sft_policy()` loads what lesson 01 trained and cached, or trains it again), sample four responses for each of the 128
 held-out prompts, and score each with both judges. The reward model's score here is the raw
 score (no penalty for a missing `<eos>`).
 """,

@@ -291,7 +291,10 @@ assert "zero-reward-variance" in [f.name for f in grpo_doctor.findings]
 ## Four methods, one budget
 
 PPO with its toy preset (lesson 04: 4 epochs × 2 minibatches per batch of 64 rollouts; its beta
-is in the table), for the same 30 steps; best-of-16 from the reference. Every row is scored by the
+is in the table), for the same 30 steps; best-of-16 from the reference. That PPO run is lesson
+04's live run: same preset, same SFT policy, reward model and prompts. Lesson 04 saved it, so it
+is loaded rather than trained a second time (when lesson 04 has not run, it is trained here), and
+its time is the time it took to train. Every row is scored by the
 same held-out evaluation (same prompts, same sampling seed). Wall time is training for the
 trained methods; for best-of-N it is sampling and scoring 16 responses for *every* held-out
 prompt, a cost paid again for every answer. KL is measured on samples for the trained
@@ -304,9 +307,10 @@ methods; for best-of-N it is the formula log n − (n − 1)/n (Gao et al. 2022)
 # NBVAL_IGNORE_OUTPUT
 from rlhf_lessons.comparison import MODEL_COPIES, format_table
 
-ppo = run_method(world, "PPO", steps=STEPS)
+ppo = run_method(world, "PPO", steps=STEPS)  # lesson 04's saved run, or trained now
 bon = run_method(world, "best-of-N", n=16)
 rows = [ref, ppo, dpo, grpo, bon]
+print("PPO:", "lesson 04's run, loaded" if ppo["loaded"] else "trained now (lesson 04's run was not saved)")
 display(Markdown(format_table(rows)))
 display(Markdown("\\n".join(
     f"- **{m}**: {copies} {'copy' if copies == 1 else 'copies'} — {what}" for m, (copies, _, what) in MODEL_COPIES.items()
