@@ -1142,8 +1142,8 @@ def memory_ladder(preset: Preset, *, measure: bool = True, hardware: Hardware | 
             row["measured"] = "skipped: the estimate does not fit this GPU"
         elif measure:
             row.update(_measure_rung(rung, hw))
-            gc.collect()
-            if torch.cuda.is_available():
+            if torch.cuda.is_available():  # free the rung's GPU memory before the next one
+                gc.collect()  # (on a CPU the bytes are counted, not allocated: no need)
                 torch.cuda.empty_cache()
         rows.append(row)
     return rows
