@@ -52,7 +52,7 @@ VERSION = 1  # the folder's name; a change of any setting below is detected by b
 TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2)
 TINY_HEADS = dict(num_attention_heads=4, num_key_value_heads=2)  # grouped-query, like Qwen2.5
 N_TRAIN_PAIRS, N_TEST_PAIRS, N_SFT = 512, 64, 1024
-SFT_STEPS, RM_STEPS, BATCH, LR = 50, 30, 32, 3e-3
+SFT_STEPS, RM_STEPS, BATCH, LR = 40, 20, 32, 3e-3
 
 # Qwen2.5's chat markup, without its default system prompt (short prompts keep CPU runs fast).
 POLICY_CHAT_TEMPLATE = (

@@ -92,15 +92,15 @@ Lesson 03 showed that with eps = 1000 PPO's loss *is* the plain policy-gradient 
 What that does depends on how hard each PPO step pushes. With lesson 04's gentle settings the
 ratio rarely leaves [0.8, 1.2] (you will see its clipfrac below), so the clip rarely acts. So
 push the way a learner in a hurry would: a **10× larger learning rate** (3e-3), same 4 epochs ×
-2 minibatches. Two runs, identical except for clip_eps, 8 steps each:
+2 minibatches. Two runs, identical except for clip_eps, 6 steps each:
 """,
         slide="slide",
     ),
     code(
         """
 # NBVAL_IGNORE_OUTPUT
-clipped = run("lr 3e-3, clip_eps 0.2", lr=3e-3, steps=8)
-unclipped = run("lr 3e-3, clip_eps 1000 (no clip)", lr=3e-3, clip_eps=1000.0, steps=8)
+clipped = run("lr 3e-3, clip_eps 0.2", lr=3e-3, steps=6)
+unclipped = run("lr 3e-3, clip_eps 1000 (no clip)", lr=3e-3, clip_eps=1000.0, steps=6)
 """
     ),
     code(
