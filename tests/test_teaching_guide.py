@@ -81,7 +81,7 @@ ALLOWED_UNTAGGED = {
     "40%": "lesson 07's assumed MFU for training passes (an assumption, not a measurement)",
     "10%": "lesson 07's assumed MFU for generation",
 }
-NUMBER = re.compile(r"(?<![\w.])[-+−]?\d+(?:\.\d+)?%|(?<![\w.])[-+−]?\d+\.\d+(?![\w.])")
+NUMBER = re.compile(r"(?<![\w.])[-+−]?\d+(?:\.\d+)?%|(?<![\w.])[-+−]?\d+\.\d+(?!\w|\.\d)")
 
 
 def normalise(text: str) -> str:
