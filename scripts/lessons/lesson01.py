@@ -379,8 +379,8 @@ from rlhf_lessons.trainers.sft import SFTConfig, train_sft
 config = SFTConfig.toy(steps=150)
 print(config)
 result = train_sft(config)
+remember(config, result.policy)  # later lessons load this policy from the cache, not train it
 policy = result.policy
-remember(config, policy)  # later lessons load this policy from the cache instead of training it
 """
     ),
     code(

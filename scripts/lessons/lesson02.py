@@ -239,8 +239,8 @@ from rlhf_lessons.trainers.reward_model import RewardModelConfig, train_reward_m
 config = RewardModelConfig.toy()
 print(config)
 rm_result = train_reward_model(config)
+remember(config, rm_result.reward_model)  # later lessons load it from the cache, not train it
 reward_model, tokenizer = rm_result.reward_model, rm_result.tokenizer
-remember(config, reward_model)  # later lessons load it from the cache instead of training it
 """
     ),
     code(
