@@ -101,6 +101,27 @@ def header(name: str, title: str, learn: list[str]) -> list[nbformat.NotebookNod
     ]
 
 
+def coalesce_streams(outputs: list) -> list:
+    """Merge consecutive stream outputs of one name and keep what a terminal shows after each
+    carriage return: a progress bar is stored as its last state, not as every redraw."""
+    merged = []
+    for out in outputs:
+        last = merged[-1] if merged else None
+        if (
+            out.get("output_type") == "stream"
+            and last is not None
+            and last.get("output_type") == "stream"
+            and last.get("name") == out.get("name")
+        ):
+            last["text"] += out["text"]
+        else:
+            merged.append(out)
+    for out in merged:
+        if out.get("output_type") == "stream":
+            out["text"] = re.sub(r"[^\n]*\r(?!\n)", "", out["text"])
+    return merged
+
+
 def build(name: str, cells: list, *, execute: bool = True, timeout: int = 600) -> Path:
     """Write notebooks/<name> from `cells` and execute it top to bottom (cwd = notebooks/)."""
     nb = nbformat.v4.new_notebook()
@@ -121,6 +142,9 @@ def build(name: str, cells: list, *, execute: bool = True, timeout: int = 600) -
             record_timing=True,  # cell timestamps: tests/test_teaching_guide.py reads run times from them
         )
         client.execute()
+        for cell in nb.cells:
+            if "outputs" in cell:
+                cell["outputs"] = coalesce_streams(cell["outputs"])
         for cell in nb.cells:  # a lesson's intended error: keep "Name: message", not the frames
             for out in cell.get("outputs", []):  # (frames hold paths of this machine)
                 if out.get("output_type") == "error":

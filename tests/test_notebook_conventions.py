@@ -300,6 +300,35 @@ def test_outputs_print_no_path_of_this_machine(path):
 
 
 @nb_param
+def test_a_progress_bar_is_stored_as_its_last_state(path):
+    # scripts/notebook_builder.py coalesces streams: a trainer's text bar redraws itself with
+    # carriage returns; stored, every redraw would be a line in viewers that do not fold "\r"
+    for i, cell in enumerate(_read(path).cells):
+        for out in [o for o in cell.get("outputs", []) if o.output_type == "stream"]:
+            assert not re.search(r"\r(?!\n)", out.text), (
+                f"{_where(path, i)} stores a bare carriage return (a progress bar's redraws)"
+            )
+
+
+def test_the_builder_keeps_only_a_bars_last_state():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from notebook_builder import coalesce_streams
+
+    def stream(text, name="stdout"):
+        return nbformat.v4.new_output("stream", name=name, text=text)
+
+    merged = coalesce_streams(
+        [
+            stream("config\n"),
+            stream("bar 10%\rbar 50%"),
+            stream("\rbar 100%\n"),
+            stream("!", "stderr"),
+        ]
+    )
+    assert [(o.name, o.text) for o in merged] == [("stdout", "config\nbar 100%\n"), ("stderr", "!")]
+
+
+@nb_param
 def test_markdown_types_in_no_measured_number(path):
     problems = []
     for i, cell in enumerate(_read(path).cells):

@@ -20,7 +20,7 @@ from rlhf_lessons.evaluate import evaluate_policy
 from rlhf_lessons.trainers import ppo
 from rlhf_lessons.trainers.ppo import AdaptiveKLController, PPOConfig, train_ppo
 
-TIMING_KEYS = {"seconds", "rollout_seconds", "score_seconds", "update_seconds"}
+TIMING_KEYS = {"seconds", "cpu_seconds", "rollout_seconds", "score_seconds", "update_seconds"}
 
 
 @pytest.fixture(scope="module")

@@ -308,7 +308,7 @@ def train_dpo(
             policy.train()
         log.write(row)
         doctor.check(step, {k: v for k, v in row.items() if v is not None})
-        bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['accuracy']:.2f}")
+        bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['accuracy']:.2f}", refresh=False)
         if out_dir is not None and (step % config.checkpoint_every == 0 or step == config.steps):
             save_checkpoint(
                 out_dir,

@@ -382,7 +382,7 @@ def train_grpo(
             evaluate(step)
         log.write(row)
         doctor.check(step, {k: v for k, v in row.items() if v is not None})
-        bar.set_postfix(reward=f"{row['reward']:.2f}", gold=f"{row['gold']:.2f}")
+        bar.set_postfix(reward=f"{row['reward']:.2f}", gold=f"{row['gold']:.2f}", refresh=False)
         if out_dir is not None and (step % config.checkpoint_every == 0 or step == config.steps):
             save_checkpoint(
                 out_dir,

@@ -641,7 +641,10 @@ def train_ppo(
         if callback is not None:
             callback(row)
         bar.set_postfix(
-            reward=f"{row['reward']:.2f}", gold=f"{row['gold']:.2f}", kl=f"{row['kl']:.1f}"
+            reward=f"{row['reward']:.2f}",
+            gold=f"{row['gold']:.2f}",
+            kl=f"{row['kl']:.1f}",
+            refresh=False,
         )
         if out_dir is not None and (
             (config.checkpoint_every and step % config.checkpoint_every == 0)

@@ -187,7 +187,7 @@ def train_reward_model(
             log.write(row)
             doctor.check(step, row)
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
             if out_dir is not None and (step % config.checkpoint_every == 0 or step == total):
                 save_checkpoint(
                     out_dir,

@@ -120,7 +120,7 @@ def train_sft(
         row["seconds"] = time.perf_counter() - t0
         log.write(row)
         doctor.check(step, {k: v for k, v in row.items() if k != "eos_rate" or v is not None})
-        bar.set_postfix(loss=f"{loss.item():.3f}")
+        bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
         if out_dir is not None and (step % config.checkpoint_every == 0 or step == config.steps):
             save_checkpoint(
                 out_dir,
