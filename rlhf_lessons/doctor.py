@@ -43,6 +43,8 @@ class Thresholds:
     clipfrac_max: float = 0.3  # fraction of tokens whose ratio left [1-eps, 1+eps]
     explained_variance_min: float = 0.0  # value model no better than predicting the mean
     explained_variance_after: int = 10  # ...judged only after this many steps of warm-up
+    explained_variance_patience: int = 3  # ...and for this many consecutive steps: one noisy
+    # batch of 32 responses can score ≤ 0 in a healthy run (lesson 05's beta = 0.1 run did)
     entropy_min: float = 0.1  # nats per token: the policy has become (nearly) deterministic
     reward_std_min: float = 1e-6  # every response in a batch scored the same
     zero_std_groups_max: float = 0.5  # GRPO: fraction of groups with identical rewards
@@ -119,6 +121,7 @@ class Doctor:
     verbose: bool = True
     findings: list[Symptom] = field(default_factory=list)
     _stuck_steps: int = 0
+    _value_bad_steps: int = 0
 
     def _flag(self, name: str, step: int, detail: str, out: list[Symptom]) -> None:
         if any(f.name == name for f in self.findings):
@@ -149,8 +152,17 @@ class Doctor:
         if (v := get("clipfrac")) is not None and v > t.clipfrac_max:
             self._flag("clipfrac-high", step, f"clipfrac = {v:.2f} > {t.clipfrac_max}", new)
         ev = get("explained_variance")
-        if ev is not None and step >= t.explained_variance_after and ev <= t.explained_variance_min:
-            self._flag("value-not-learning", step, f"explained_variance = {ev:.2f}", new)
+        if ev is not None and step >= t.explained_variance_after:
+            bad = ev <= t.explained_variance_min
+            self._value_bad_steps = self._value_bad_steps + 1 if bad else 0
+            if self._value_bad_steps >= t.explained_variance_patience:
+                self._flag(
+                    "value-not-learning",
+                    step,
+                    f"explained_variance = {ev:.2f}, ≤ {t.explained_variance_min:g} for "
+                    f"{self._value_bad_steps} steps",
+                    new,
+                )
         if (v := get("entropy")) is not None and v < t.entropy_min:
             self._flag("entropy-collapse", step, f"entropy = {v:.3f} nats/token", new)
         if (v := get("reward_std")) is not None and v < t.reward_std_min:

@@ -31,7 +31,6 @@ CRAFTED = {
     "kl-negative": ("ppo", "kl", -2.0),
     "approx-kl-high": ("ppo", "approx_kl", 0.8),
     "clipfrac-high": ("ppo", "clipfrac", 0.6),
-    "value-not-learning": ("ppo", "explained_variance", -0.3),
     "entropy-collapse": ("ppo", "entropy", 0.02),
     "zero-reward-variance": ("ppo", "reward_std", 0.0),
     "no-eos": ("ppo", "eos_rate", 0.1),
@@ -40,7 +39,7 @@ CRAFTED = {
 
 
 def test_every_catalogued_symptom_has_a_test():
-    provoked = set(CRAFTED) | {"preference-loss-stuck"}
+    provoked = set(CRAFTED) | {"preference-loss-stuck", "value-not-learning"}
     assert provoked == set(CATALOGUE), set(CATALOGUE) ^ provoked
 
 
@@ -60,12 +59,20 @@ def test_crafted_symptom_is_named_once_with_cause_and_fix(name, capsys):
     assert [f.name for f in doctor.findings] == [name]
 
 
-def test_value_not_learning_waits_for_warm_up():
-    doctor = Doctor("ppo", verbose=False)
-    assert doctor.check(3, {**HEALTHY_PPO, "explained_variance": -0.5}) == []
-    assert [s.name for s in doctor.check(10, {**HEALTHY_PPO, "explained_variance": 0.0})] == [
-        "value-not-learning"
-    ]
+def test_value_not_learning_waits_for_warm_up_and_three_bad_steps_in_a_row(capsys):
+    doctor = Doctor("ppo")
+    bad = {**HEALTHY_PPO, "explained_variance": 0.0}
+    for step in (3, 4, 5):  # warm-up: not judged, not counted
+        assert doctor.check(step, {**HEALTHY_PPO, "explained_variance": -0.5}) == []
+    assert doctor.check(10, bad) == [] and doctor.check(11, bad) == []
+    assert doctor.check(12, dict(HEALTHY_PPO)) == []  # one good batch resets the count
+    assert doctor.check(13, bad) == [] and doctor.check(14, bad) == []
+    assert [s.name for s in doctor.check(15, bad)] == ["value-not-learning"]
+    printed = capsys.readouterr().out
+    seen, cause, fix = CATALOGUE["value-not-learning"]
+    assert "[value-not-learning] at step 15" in printed and cause in printed and fix in printed
+    assert "for 3 steps" in printed
+    assert doctor.check(16, bad) == []  # reported once per run
 
 
 def test_zero_variance_groups_for_grpo():

@@ -396,7 +396,9 @@ assert a[-1]["beta"] < a[0]["beta"] / 2 and 1.5 < mean(settled, "kl") < 5.0
 Each run's findings (each symptom reported once, at the first step it appeared). The broken
 runs are named without anyone looking at a plot. The thresholds are rules of thumb
 (`doctor.Thresholds`): with only 32 responses per step the value model's explained variance is
-noisy, and a healthy run may dip below zero once — a warning is a prompt to look, not a verdict.
+noisy and a healthy run may dip below zero for a step, so the doctor waits for three bad steps in
+a row before it says the value model is not learning. A warning is a prompt to look, not a
+verdict.
 """,
         slide="slide",
     ),
@@ -408,8 +410,7 @@ for name, result in (("lr 3e-3, clip 0.2", clipped), ("lr 3e-3, no clip", unclip
     print(f"{name:18s} {result.doctor.summary()}")
 assert any(f.name == "kl-blow-up" for f in no_kl.doctor.findings)
 assert any(f.name == "approx-kl-high" for f in unclipped.doctor.findings)
-serious = {"kl-blow-up", "approx-kl-high", "clipfrac-high", "entropy-collapse", "no-eos"}
-assert not serious & {f.name for f in default.doctor.findings}
+assert not default.doctor.findings and not adaptive.doctor.findings  # the healthy runs: silent
 """
     ),
     # ── exercise ──────────────────────────────────────────────────────────────────────────
