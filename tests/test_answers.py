@@ -5,7 +5,10 @@ answer cites every measured number with a tag naming the lesson that prints it:
 
     **0.802** [L02]     the text 0.802 appears in notebooks/02_*.ipynb's stored outputs
 
-so an answer cannot drift from what the learner sees after a rebuild. Numbers that are not
+so an answer cannot drift from what the learner sees after a rebuild. A number from the full
+reward–KL sweep, which no lesson prints, is tagged **0.721** [frontier] and checked the same way
+against benchmarks/results/frontier.md (rerun benchmarks/frontier.py after the toy models
+change). Numbers that are not
 measurements (a hyperparameter, the seed lesson's inputs, a worked example's arithmetic) are
 listed, each with its reason, in the answer file's last line:
 
@@ -34,9 +37,12 @@ from test_teaching_guide import (  # noqa: E402
     is_present,
     normalise,
     notebook_path,
+    pattern_for,
 )
 
 ANSWERS = ROOT / "docs" / "answers"
+FRONTIER = ROOT / "benchmarks" / "results" / "frontier.md"
+FRONTIER_CITATION = re.compile(r"\*\*([^*\n]+?)\*\*\s*\[frontier\]")
 CONSTANTS = re.compile(r"<!--\s*constants:(.*?)-->", re.S)
 
 
@@ -53,6 +59,18 @@ def citations(path: Path) -> list[tuple[int, str, str]]:
     ]
 
 
+def frontier_citations(path: Path) -> list[tuple[int, str]]:
+    """(line number, cited text) for every **text** [frontier] in one answer file."""
+    text = path.read_text(encoding="utf-8")
+    return [
+        (text.count("\n", 0, m.start()) + 1, m.group(1)) for m in FRONTIER_CITATION.finditer(text)
+    ]
+
+
+def in_frontier_table(cited: str) -> bool:
+    return bool(pattern_for(cited).search(normalise(FRONTIER.read_text(encoding="utf-8"))))
+
+
 def constants(path: Path) -> set[str]:
     """The numbers the file declares as constants in its <!-- constants: ... --> comment."""
     found = CONSTANTS.search(path.read_text(encoding="utf-8"))
@@ -65,7 +83,7 @@ def constants(path: Path) -> set[str]:
 def untagged(path: Path) -> list[str]:
     """Decimals and percentages in prose that are neither cited nor declared constants."""
     text = CONSTANTS.sub("", path.read_text(encoding="utf-8"))
-    text = CITATION.sub("", text)
+    text = FRONTIER_CITATION.sub("", CITATION.sub("", text))
     text = re.sub(r"```.*?```", "", text, flags=re.S)  # code blocks
     text = re.sub(r"`[^`]*`", "", text)  # inline code
     text = re.sub(r"\$\$.*?\$\$", "", text, flags=re.S)  # display math
@@ -98,6 +116,21 @@ def test_cited_number_is_in_the_lessons_stored_outputs(path, line, cited, lesson
         )
 
 
+ALL_FRONTIER = [(p, *c) for p in answer_files() for c in frontier_citations(p)]
+
+
+@pytest.mark.parametrize(
+    ("path", "line", "cited"),
+    ALL_FRONTIER,
+    ids=[f"answer{c[0].stem}-line{c[1]}-frontier:{c[2]}" for c in ALL_FRONTIER],
+)
+def test_frontier_number_is_in_the_sweeps_table(path, line, cited):
+    assert in_frontier_table(cited), (
+        f"{path.relative_to(ROOT)}:{line} cites **{cited}** [frontier], but "
+        f"{FRONTIER.relative_to(ROOT)} does not print it (a new sweep?): update the answer"
+    )
+
+
 @pytest.mark.parametrize("path", answer_files(), ids=lambda p: f"answer{p.stem}")
 def test_no_untagged_measured_number(path):
     loose = untagged(path)
@@ -112,9 +145,11 @@ def test_the_checks_reject_what_they_should(tmp_path):
     sample = tmp_path / "99.md"
     sample.write_text(
         "Accuracy **0.80** [L02] and 0.55 untagged; `lr=0.3` and $0.7$ are not prose.\n"
+        "Swept: **0.333** [frontier].\n"
         "<!-- constants: 0.25 (a constant) -->\n"
     )
     assert citations(sample) == [(1, "0.80", "02")]
+    assert frontier_citations(sample) == [(2, "0.333")]
     assert not is_present("0.80", "02")  # lesson 02 prints 0.802, not 0.80
     assert untagged(sample) == ["0.55"]
     assert constants(sample) == {"0.25"}
@@ -133,6 +168,10 @@ def main(argv: list[str]) -> int:
         if not ok:
             for near in candidates(cited, lesson):
                 print(f"        candidate {near}")
+    for path, line, cited in ALL_FRONTIER:
+        if not in_frontier_table(cited):
+            stale += 1
+            print(f"STALE {path.name}:{line:<4d} frontier  **{cited}**")
     for path in answer_files():
         loose = untagged(path)
         if loose:
