@@ -25,12 +25,17 @@ Each step: the reference's logprobs come from the same policy with its adapters 
 loss (trainers/dpo.py's `dpo_loss`), `accelerator.backward` (DDP averages the gradients),
 gradient clipping and an AdamW step. Rank 0 writes OUT/metrics.jsonl, OUT/grads.safetensors
 (the averaged gradient of every step, flattened) and OUT/adapters.safetensors.
+
+A stuck process (a collective one rank never reaches) waits silently; `kill -USR1 <pid>` makes
+it print every thread's stack to stderr, so you can see which line it waits on.
 """
 
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
+import signal
 import time
 from pathlib import Path
 
@@ -107,6 +112,8 @@ def _to(batch: QueryBatch, device) -> QueryBatch:
 def main(argv=None) -> list[dict]:
     args = parse_args(argv)
     set_threads()
+    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>` prints where a stuck process is
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     from accelerate import Accelerator
     from safetensors.torch import save_file
 

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+import warnings
 from pathlib import Path
 
+import psutil
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -27,15 +31,60 @@ ARGS = ["-m", "rlhf_lessons.distributed", "--preset", "smoke", "--cpu", "--steps
 
 
 def _run(cmd: list[str], out: Path) -> tuple[list[dict], dict, dict]:
+    """Run one launch; return its metrics rows, averaged gradients and adapters.
+
+    Rank 0 prints "wrote OUT" after its files are complete. Process-group teardown after
+    that can, rarely, hang under torchrun (pytorch/pytorch#75097; once in CI here, after the
+    results were written): then the workers' stacks are dumped (SIGUSR1, see distributed.py),
+    the launch is killed, and the test goes on with the complete results plus a warning. A
+    launch that has not written its results in time fails.
+    """
     env = {**os.environ, "RLHF_LESSONS_THREADS": "1", "OMP_NUM_THREADS": "1",
            "CUDA_VISIBLE_DEVICES": ""}  # fmt: skip
-    proc = subprocess.run(
-        [*cmd, *ARGS, "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=600,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    log_out, log_err = out.with_suffix(".stdout"), out.with_suffix(".stderr")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with log_out.open("w") as so, log_err.open("w") as se:
+        proc = subprocess.Popen([*cmd, *ARGS, "--out", str(out)], cwd=ROOT, env=env,
+                                stdout=so, stderr=se, text=True)  # fmt: skip
+        try:
+            rc = _wait(proc, log_out)
+        finally:
+            _kill_tree(proc)
+    stdout, stderr = log_out.read_text(), log_err.read_text()
+    if rc is None:
+        launch = "torchrun" if len(cmd) > 1 else "python"
+        warnings.warn(f"{launch} wrote its results, then hung at exit; stacks:\n{stderr[-6000:]}",
+                      stacklevel=2)  # fmt: skip
+    else:
+        assert rc == 0, stdout[-3000:] + stderr[-3000:]
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     return rows, load_file(out / "grads.safetensors"), load_file(out / "adapters.safetensors")
+
+
+def _wait(proc: subprocess.Popen, log_out: Path, run_s=420, exit_s=60) -> int | None:
+    """The exit code, or None if the results were written but the launch did not exit."""
+    wrote_at, start = None, time.monotonic()
+    while (rc := proc.poll()) is None:
+        now = time.monotonic()
+        if wrote_at is None and "wrote " in log_out.read_text():
+            wrote_at = now
+        if wrote_at is not None and now - wrote_at > exit_s:
+            launcher = psutil.Process(proc.pid)
+            for worker in launcher.children(recursive=True) or [launcher]:
+                worker.send_signal(signal.SIGUSR1)  # faulthandler: print the stacks
+            time.sleep(2)
+            return None
+        if wrote_at is None and now - start > run_s:
+            pytest.fail(f"no results after {run_s} s: {log_out.read_text()[-2000:]}")
+        time.sleep(0.5)
+    return rc
+
+
+def _kill_tree(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        for p in [*psutil.Process(proc.pid).children(recursive=True), proc]:
+            p.kill()
+        proc.wait()
 
 
 @pytest.mark.slow
