@@ -5,10 +5,12 @@ good checkpoint."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
+import rlhf_lessons.trainers.common as common
 import rlhf_lessons.trainers.sft as sft
 from rlhf_lessons.batching import encode_queries
 from rlhf_lessons.exercises.lesson01 import reference_sft_loss
@@ -159,6 +161,29 @@ def test_interrupted_run_keeps_its_checkpoint_and_resume_reproduces_it(tmp_path,
     on_disk = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in on_disk] == list(range(1, 13))
     assert _checkpoint_step(out) == 12
+
+
+def test_a_run_killed_mid_swap_resumes_from_the_previous_checkpoint(tmp_path, monkeypatch):
+    """save_checkpoint swaps with two renames; dying between them leaves .checkpoint.old."""
+    full = train_sft(_config(), progress=False).metrics
+    real_replace, calls = common.os.replace, []
+
+    def replace(src, dst):
+        if Path(dst).name == "checkpoint":
+            calls.append(dst)
+        if len(calls) == 2:  # checkpoint 2: the old one went aside, the new one never came in
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(common.os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        train_sft(_config(), out_dir=tmp_path, progress=False)
+    monkeypatch.undo()
+    assert not (tmp_path / "checkpoint").exists() and (tmp_path / ".checkpoint.old").exists()
+    resumed = train_sft(_config(), out_dir=tmp_path, resume=True, progress=False).metrics
+    assert [m["step"] for m in resumed] == list(range(1, 13))
+    assert _without_time(resumed) == _without_time(full)  # resumed from step 4, exactly
+    assert _checkpoint_step(tmp_path) == 12 and not (tmp_path / ".checkpoint.old").exists()
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):

@@ -16,6 +16,7 @@ import os
 import shutil
 import sys
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -87,7 +88,11 @@ def check_finite_loss(loss: torch.Tensor, step: int, what: str = "loss") -> None
 def save_checkpoint(
     out_dir, step: int, models: dict, optimizers: dict, generator=None, extra=None
 ) -> Path:
-    """Write OUT/checkpoint atomically: into a temp folder first, then swap it in."""
+    """Write OUT/checkpoint atomically: into a temp folder first, then swap it in.
+
+    The swap is two renames (old checkpoint aside, new one in); a run killed between them
+    leaves OUT/.checkpoint.old, the last complete checkpoint, which `load_checkpoint` uses.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".checkpoint.tmp-", dir=out_dir))
@@ -108,13 +113,28 @@ def save_checkpoint(
     return final
 
 
+def checkpoint_if_due(out_dir, step: int, config, policy, optimizer, generator) -> None:
+    """Save the policy and its optimizer every `config.checkpoint_every` steps and at the end.
+
+    For the one-model trainers (SFT, DPO, GRPO); PPO also saves its value model and KL beta.
+    """
+    if out_dir is not None and (step % config.checkpoint_every == 0 or step == config.steps):
+        save_checkpoint(
+            out_dir, step, {"policy": policy}, {"policy": optimizer}, generator,
+            {"config": asdict(config)},
+        )  # fmt: skip
+
+
 def load_checkpoint(out_dir, models: dict, optimizers: dict, generator=None) -> tuple[int, dict]:
     """Load OUT/checkpoint into `models`/`optimizers` (in place); returns (step, extra)."""
     from safetensors.torch import load_file
 
     ckpt = Path(out_dir) / "checkpoint"
     if not (ckpt / "trainer_state.pt").exists():
-        raise FileNotFoundError(f"{ckpt}: no checkpoint to resume from")
+        aside = Path(out_dir) / ".checkpoint.old"  # stopped mid-swap: the previous one
+        if not (aside / "trainer_state.pt").exists():
+            raise FileNotFoundError(f"{ckpt}: no checkpoint to resume from")
+        ckpt = aside
     for name, model in models.items():
         files = sorted((ckpt / name).glob("*.safetensors"))
         if not files:

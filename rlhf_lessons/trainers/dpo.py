@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 
@@ -39,7 +39,13 @@ from ..models import freeze
 from ..rollout import sequence_logprobs
 from ..runtime import set_seed
 from ..toy import load_records
-from .common import MetricsWriter, check_finite_loss, load_checkpoint, progress_bar, save_checkpoint
+from .common import (
+    MetricsWriter,
+    check_finite_loss,
+    checkpoint_if_due,
+    load_checkpoint,
+    progress_bar,
+)
 
 __all__ = ["DPOConfig", "DPOResult", "reference_logprobs", "train_dpo", "add_arguments", "run_cli"]
 
@@ -309,15 +315,7 @@ def train_dpo(
         log.write(row)
         doctor.check(step, {k: v for k, v in row.items() if v is not None})
         bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['accuracy']:.2f}", refresh=False)
-        if out_dir is not None and (step % config.checkpoint_every == 0 or step == config.steps):
-            save_checkpoint(
-                out_dir,
-                step,
-                {"policy": policy},
-                {"policy": optimizer},
-                g,
-                {"config": asdict(config)},
-            )
+        checkpoint_if_due(out_dir, step, config, policy, optimizer, g)
     policy.eval()
     return DPOResult(policy, config, log.rows, doctor, reference_seconds, train_seconds)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 
@@ -35,7 +35,13 @@ from ..models import freeze
 from ..rollout import generate, response_logprobs
 from ..runtime import set_seed
 from ..toy import gold_score, load_records
-from .common import MetricsWriter, check_finite_loss, load_checkpoint, progress_bar, save_checkpoint
+from .common import (
+    MetricsWriter,
+    check_finite_loss,
+    checkpoint_if_due,
+    load_checkpoint,
+    progress_bar,
+)
 
 __all__ = [
     "GRPOConfig",
@@ -383,15 +389,7 @@ def train_grpo(
         log.write(row)
         doctor.check(step, {k: v for k, v in row.items() if v is not None})
         bar.set_postfix(reward=f"{row['reward']:.2f}", gold=f"{row['gold']:.2f}", refresh=False)
-        if out_dir is not None and (step % config.checkpoint_every == 0 or step == config.steps):
-            save_checkpoint(
-                out_dir,
-                step,
-                {"policy": policy},
-                {"policy": optimizer},
-                g,
-                {"config": asdict(config)},
-            )
+        checkpoint_if_due(out_dir, step, config, policy, optimizer, g)
     policy.eval()
     return GRPOResult(policy, config, log.rows, doctor, evaluations, train_seconds)
 

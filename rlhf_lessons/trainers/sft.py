@@ -10,7 +10,7 @@ the log-likelihood of demonstration responses given their prompts. The loss cove
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +21,13 @@ from ..evaluate import evaluate_policy
 from ..models import build_policy, forward_logits
 from ..runtime import set_seed
 from ..toy import build_tokenizer, load_records
-from .common import MetricsWriter, check_finite_loss, load_checkpoint, progress_bar, save_checkpoint
+from .common import (
+    MetricsWriter,
+    check_finite_loss,
+    checkpoint_if_due,
+    load_checkpoint,
+    progress_bar,
+)
 
 
 @dataclass
@@ -121,15 +127,7 @@ def train_sft(
         log.write(row)
         doctor.check(step, {k: v for k, v in row.items() if k != "eos_rate" or v is not None})
         bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-        if out_dir is not None and (step % config.checkpoint_every == 0 or step == config.steps):
-            save_checkpoint(
-                out_dir,
-                step,
-                {"policy": policy},
-                {"policy": optimizer},
-                g,
-                {"config": asdict(config)},
-            )
+        checkpoint_if_due(out_dir, step, config, policy, optimizer, g)
     policy.eval()
     return SFTResult(policy, tokenizer, config, log.rows, doctor)
 
