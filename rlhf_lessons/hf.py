@@ -910,6 +910,7 @@ def ppo_config_for(preset: Preset, **overrides):
         lr=preset.lr,
         beta=preset.beta,
         max_new_tokens=preset.max_new_tokens,
+        forward_batch_size=preset.mini_batch_size,  # score in mini-batches: bounded logits
     )
     values.update(overrides)
     return PPOConfig(**values)

@@ -333,7 +333,7 @@ _add(
         lora_alpha=128,
         dtype="bfloat16",
         gradient_checkpointing=True,
-        rollout_batch_size=16,  # the scoring pass holds the logits of the whole rollout batch
+        rollout_batch_size=16,  # scored 8 at a time (PPOConfig.forward_batch_size)
         mini_batch_size=8,
         ppo_epochs=2,
         dpo_batch_size=32,
@@ -431,21 +431,22 @@ def logits_bytes(preset: Preset, shape: ModelShape | None = None) -> float:
     """Memory of the logits at their peak: not in lesson 07's calculator, large for real
     vocabularies (Qwen2.5: 151,936 columns). The larger of two moments of a PPO step:
 
-    - scoring (no gradient), as trainers/ppo.py does it, over the whole rollout batch B:
-      the logits of every query token in the model's dtype (w bytes), then over the response
-      tokens a float32 copy, its log-softmax, and for the entropy its exp and their product:
-      B · V · (w·L + 16·T)
+    - scoring (no gradient), as trainers/ppo.py's `score` does it, b rows at a time (the GPU
+      presets set PPOConfig.forward_batch_size to the mini-batch b): the logits of every query
+      token in the model's dtype (w bytes), then over the response tokens a float32 copy, its
+      log-softmax, and for the entropy its exp and their product: b · V · (w·L + 16·T)
     - a training mini-batch b (with gradient): the logits and their gradient over the query
       in the model's dtype, a float32 copy, its log-softmax and their gradient over the
       response: b · V · (2w·L + 12·T)
 
-    L = prompt + response tokens, T = response tokens, V = vocabulary.
+    L = prompt + response tokens, T = response tokens, V = vocabulary. Scoring the whole
+    rollout batch B at once would hold B/b times the first.
     """
     shape = shape or preset.policy_shape
     w = 4 if preset.dtype == "float32" else 2
     T = preset.max_new_tokens
     L = preset.max_prompt_tokens + T
-    score = preset.rollout_batch_size * shape.vocab_size * (w * L + 16 * T)
+    score = preset.mini_batch_size * shape.vocab_size * (w * L + 16 * T)
     train = preset.mini_batch_size * shape.vocab_size * (2 * w * L + 12 * T)
     return max(score, train)
 

@@ -161,8 +161,27 @@ def test_memory_estimates_of_the_gpu_presets():
     ).total_gb  # fmt: skip
     assert naive > 16 > t4_gb  # a full fp32 fine-tune with a reference copy does not fit a T4
     assert "ESTIMATE" in presets.describe(t4) and "unverified" in presets.describe(t4)
+    # the logits at their peak: a training mini-batch b, since scoring also goes b rows at a
+    # time (hf.ppo_config_for sets PPOConfig.forward_batch_size to the mini-batch)
+    b, V, L, T = t4.mini_batch_size, 151_936, 256 + 128, 128
+    assert presets.logits_bytes(t4) == b * V * (2 * 2 * L + 12 * T)
+    assert hf.ppo_config_for(t4).forward_batch_size == b < t4.rollout_batch_size
     secs = presets.estimate_step_seconds(t4)
     assert set(secs) == {"generate", "score", "train"} and all(v > 0 for v in secs.values())
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/gpu.md"])
+def test_the_preset_tables_quote_the_current_memory_estimates(doc):
+    """The docs' preset tables type the estimate in: it must be presets.estimate_memory's,
+    rounded as shown ("~6.3 GB" to a tenth, "~47 GB" to a unit)."""
+    text = (Path(__file__).resolve().parent.parent / doc).read_text()
+    for name in ("t4-16gb", "a100-80gb"):
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{name}` |"))
+        shown = row.split("|")[5].strip()  # the memory column, e.g. "~6.3 GB"
+        number = shown.removeprefix("~").removesuffix(" GB")
+        decimals = len(number.partition(".")[2])
+        total = presets.estimate_memory(get_preset(name)).total_gb
+        assert number == f"{total:.{decimals}f}", f"{doc}: {name} shows {shown}, estimate {total}"
 
 
 # ── the reward model has another tokenizer: re-tokenize, and say so ────────────────────────

@@ -91,6 +91,32 @@ def test_the_ratio_check_can_fail(toy):
     assert stats["first_log_ratio"] > 0.05
 
 
+def test_scoring_in_chunks_gives_the_same_rollout(toy):
+    """forward_batch_size (the GPU presets' memory bound) changes how many rows a forward
+    pass holds, not the numbers: 3-row chunks of 8 (the last one short) match one pass."""
+    fresh, train, _ = toy
+    policy, reference, reward_model, tokenizer = fresh()
+    config = PPOConfig.toy(batch_size=8, num_minibatches=1)
+    value_model = ppo.value_model_from_reward_model(reward_model)
+    from rlhf_lessons.batching import encode_prompts
+
+    ids, mask = encode_prompts(tokenizer, train[:8])
+    batch = ppo.rollout(policy, ids, mask, tokenizer, config, torch.Generator().manual_seed(0))
+    calls = []
+    real = ppo.response_values
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(
+            ppo, "response_values", lambda m, b: calls.append(len(b.input_ids)) or real(m, b)
+        )
+        whole = ppo.score(policy, reference, reward_model, value_model, batch, tokenizer, config)
+        chunked = ppo.score(policy, reference, reward_model, value_model, batch, tokenizer,
+                            config.replace(forward_batch_size=3))  # fmt: skip
+    assert calls == [8, 3, 3, 2]
+    for name in ("logprobs", "ref_logprobs", "entropy", "values", "scores", "ended"):
+        torch.testing.assert_close(getattr(chunked, name), getattr(whole, name), msg=name)
+    assert chunked.batch is batch
+
+
 # ── learning happens ─────────────────────────────────────────────────────────────────────────
 def test_default_run_raises_gold_above_the_sft_policy(toy, default_run):
     """Seed 0, 16 steps of the toy preset: held-out gold rises clearly (measured: SFT ≈ 0.0,
@@ -195,6 +221,7 @@ def test_anneal_lr_decays_linearly(toy):
         ({"batch_size": 2, "num_minibatches": 2}, "num_minibatches"),
         ({"adaptive_kl": True, "beta": 0.0}, "adaptive_kl"),
         ({"lr": float("nan")}, "lr"),
+        ({"forward_batch_size": -1}, "forward_batch_size"),
     ],
 )
 def test_bad_config_values_are_rejected_by_name(overrides, field):

@@ -109,6 +109,9 @@ class PPOConfig:
     missing_eos_penalty: float = MISSING_EOS_PENALTY  # subtracted from the score without <eos>
     eval_every: int = 0  # steps between held-out evaluations (0 = none; needs eval_prompts)
     checkpoint_every: int = 10  # steps between atomic checkpoints when an out_dir is given
+    forward_batch_size: int = 0  # rows per no-grad scoring pass (0 = the whole batch at once);
+    # TRL's local_rollout_forward_batch_size. The GPU presets score a mini-batch at a time: each
+    # pass holds its rows' logits, rows x tokens x vocabulary (151,936 columns for Qwen2.5)
 
     def __post_init__(self):
         def fail(name, expected):
@@ -122,7 +125,7 @@ class PPOConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 fail(name, "a positive int")
-        for name in ("eval_every", "checkpoint_every", "kl_horizon"):
+        for name in ("eval_every", "checkpoint_every", "kl_horizon", "forward_batch_size"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 fail(name, "an int >= 0")
@@ -256,14 +259,30 @@ def response_values(value_model, batch: QueryBatch) -> torch.Tensor:
 def score(
     policy, reference, reward_model, value_model, batch: QueryBatch, tokenizer, config: PPOConfig
 ) -> Rollout:
-    """2. Per-token logprobs (policy, reference), the reward-model score, per-token values."""
-    logprobs, entropy = response_logprobs(policy, batch, config.temperature, with_entropy=True)
-    ref_logprobs = response_logprobs(reference, batch, config.temperature)  # (B, T)
-    scores = reward_scores(reward_model, batch.input_ids, batch.attention_mask)  # (B,)
-    ended = ended_with_eos(batch, tokenizer.eos_token_id)  # (B,)
-    scores = scores - config.missing_eos_penalty * (~ended).float()  # (B,) the missing-EOS trick
-    values = response_values(value_model, batch)  # (B, T)
+    """2. Per-token logprobs (policy, reference), the reward-model score, per-token values.
+
+    `config.forward_batch_size` rows at a time (0 = all B at once): the same numbers, less
+    memory at a time — a forward pass holds the logits of its rows, (rows, L, V).
+    """
+    B = batch.input_ids.shape[0]
+    n = config.forward_batch_size or B
+    parts = [
+        _score_rows(policy, reference, reward_model, value_model, batch.select(slice(i, i + n)),
+                    tokenizer, config)
+        for i in range(0, B, n)
+    ]  # fmt: skip
+    logprobs, ref_logprobs, entropy, values, scores, ended = (torch.cat(x) for x in zip(*parts))
     return Rollout(batch, logprobs, ref_logprobs, entropy, values, scores, ended)
+
+
+def _score_rows(policy, reference, reward_model, value_model, batch, tokenizer, config):
+    logprobs, entropy = response_logprobs(policy, batch, config.temperature, with_entropy=True)
+    ref_logprobs = response_logprobs(reference, batch, config.temperature)  # (b, T)
+    scores = reward_scores(reward_model, batch.input_ids, batch.attention_mask)  # (b,)
+    ended = ended_with_eos(batch, tokenizer.eos_token_id)  # (b,)
+    scores = scores - config.missing_eos_penalty * (~ended).float()  # (b,) the missing-EOS trick
+    values = response_values(value_model, batch)  # (b, T)
+    return logprobs, ref_logprobs, entropy, values, scores, ended
 
 
 # ── 3. rewards ───────────────────────────────────────────────────────────────────────────────
