@@ -39,6 +39,10 @@ class QueryBatch:
             self.input_ids[idx], self.attention_mask[idx], self.prompt_len, self.response_mask[idx]
         )
 
+    def chunks(self, rows: int) -> list[QueryBatch]:
+        """Consecutive pieces of at most `rows` rows (one forward pass each: bounded memory)."""
+        return [self.select(slice(i, i + rows)) for i in range(0, len(self), rows)]
+
 
 def pad(seqs: list[list[int]], pad_id: int, side: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Pad lists of ids to one length on `side` ('left' or 'right'); returns (ids, mask)."""

@@ -949,7 +949,11 @@ def evaluate(
     eos = tokenizer.eos_token_id
     rewards = task_reward(models.reward_model, batch, eos, MISSING_EOS_PENALTY)  # (B,)
     gold = reward_scores(models.gold_model, batch.input_ids, batch.attention_mask)  # (B,)
-    log_ratio = response_logprobs(policy, batch) - response_logprobs(models.reference, batch)
+    b = models.preset.mini_batch_size  # rows per forward pass: bounded logits, as in training
+    log_ratio = torch.cat([
+        response_logprobs(policy, rows) - response_logprobs(models.reference, rows)
+        for rows in batch.chunks(b)
+    ])  # (B, T)  # fmt: skip
     kl = (log_ratio * batch.response_mask).sum(-1)  # (B,) k1, summed over the response
     conversations = models.reward_model.conversations(batch.input_ids, batch.attention_mask)
     return {
@@ -1028,7 +1032,9 @@ def run_dpo(
         lr=preset.lr,
         beta=0.1,
         eval_every=0,
-        reference_batch_size=preset.mini_batch_size * 2,
+        # every forward pass at most a PPO mini-batch of sequences: the same logits peak
+        reference_batch_size=preset.mini_batch_size,
+        micro_batch_size=max(1, preset.mini_batch_size // 2),  # pairs: 2 sequences each
     )
     result = train_dpo(
         config, policy, reference, tokenizer, data, eval_prompts=[], progress=progress

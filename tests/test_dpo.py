@@ -97,7 +97,7 @@ def test_first_step_loss_is_log_two_when_policy_equals_reference(world, pairs):
 @pytest.mark.parametrize(
     "field, value",
     [("beta", 0.0), ("beta", -0.1), ("lr", 0.0), ("steps", 0), ("batch_size", -1),
-     ("eval_every", -1), ("beta", float("nan"))],
+     ("eval_every", -1), ("beta", float("nan")), ("micro_batch_size", -1)],
 )  # fmt: skip
 def test_bad_config_values_are_rejected_by_name(field, value):
     with pytest.raises(ValueError, match=f"DPOConfig.{field}"):
@@ -142,6 +142,29 @@ def test_resume_matches_an_uninterrupted_run(world, pairs, tmp_path):
     for key in ("step", "reward", "gold", "kl", "seconds", "loss", "accuracy"):
         assert key in rows[-1]
     assert (tmp_path / "checkpoint" / "policy" / "model.safetensors").exists()
+
+
+def test_micro_batches_take_the_same_step_as_the_whole_batch(world, pairs):
+    """Gradient accumulation (the GPU presets' memory bound): 16 pairs as chunks of 5, 5, 5
+    and 1 give the whole batch's loss, metrics and weights, up to float rounding."""
+    sft, tok, _ = world
+    config = DPOConfig.toy(steps=3, batch_size=16, eval_every=0, eval_prompts=4)
+    runs = [
+        train_dpo(config.__class__(**{**config.__dict__, "micro_batch_size": m}),
+                  copy.deepcopy(sft), sft, tok, pairs[:128], eval_prompts=[], progress=False)
+        for m in (0, 5)
+    ]  # fmt: skip
+    whole, chunked = runs
+    for a, b in zip(whole.metrics[1:], chunked.metrics[1:]):
+        for key in ("loss", "accuracy", "margin", "chosen_reward", "grad_norm"):
+            assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-6), key
+    assert whole.metrics[1]["loss"] == pytest.approx(math.log(2), abs=1e-6)
+    # grad_norm above catches a wrongly scaled sum (Adam's step would not); the weights moved
+    # ~1e-3 per step, and Adam turns rounding in near-zero gradients into ~1e-5 differences
+    for (name, p), q in zip(whole.policy.named_parameters(), chunked.policy.parameters()):
+        torch.testing.assert_close(q, p, rtol=0, atol=1e-4, msg=name)
+    assert max((p - p0).abs().max() for p, p0 in zip(whole.policy.parameters(),
+                                                     sft.parameters())) > 2e-3  # fmt: skip
 
 
 def test_command_line_writes_metrics_and_checkpoint(tmp_path):

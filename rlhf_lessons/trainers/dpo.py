@@ -73,8 +73,14 @@ class DPOConfig:
         MISSING_EOS_PENALTY  # proxy reward's penalty for no <eos> (eval only)
     )
     checkpoint_every: int = 50  # steps between atomic checkpoints when an out dir is given
+    micro_batch_size: int = 0  # pairs per forward/backward, gradients accumulated over the
+    # batch (0 = the whole batch at once): the same step with less memory (GPU presets)
 
     def __post_init__(self):
+        if not isinstance(self.micro_batch_size, int) or self.micro_batch_size < 0:
+            raise ValueError(
+                f"DPOConfig.micro_batch_size must be an int >= 0, got {self.micro_batch_size!r}"
+            )
         positive_ints = (
             "steps",
             "batch_size",
@@ -150,11 +156,7 @@ def reference_logprobs(reference, data: QueryBatch, batch_size: int = 512) -> to
     Computed once before training: the reference is frozen, so these numbers never change
     and the reference need not stay in memory (or be run) while the policy trains.
     """
-    out = [
-        sequence_logprobs(reference, data.select(slice(i, i + batch_size)))
-        for i in range(0, len(data), batch_size)
-    ]
-    return torch.cat(out)  # (N,)
+    return torch.cat([sequence_logprobs(reference, rows) for rows in data.chunks(batch_size)])
 
 
 def _pair_indices(n_pairs: int, batch_size: int, step: int, seed: int) -> torch.Tensor:
@@ -274,18 +276,25 @@ def train_dpo(
     bar = progress_bar(range(start + 1, config.steps + 1), desc="DPO", disable=not progress)
     for step in bar:
         t0 = time.perf_counter()
-        # 2. a batch of pairs: chosen rows idx, rejected rows idx + N, in one forward pass
         idx = _pair_indices(n_pairs, config.batch_size, step, config.seed)  # (B,)
-        rows = torch.cat([idx, idx + n_pairs])  # (2B,)
-        logps = sequence_logprobs(policy, data.select(rows))  # (2B,) log π_θ(y|x)
-        policy_chosen, policy_rejected = logps.split(len(idx))  # (B,), (B,)
-        ref_chosen, ref_rejected = ref_logps[idx], ref_logps[idx + n_pairs]  # (B,), (B,)
-
-        # 3. the DPO loss: Bradley–Terry on implicit rewards β·log π_θ/π_ref
-        loss = dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, config.beta)
-        check_finite_loss(loss, step)
         optimizer.zero_grad()
-        loss.backward()
+        policy_logps = []
+        for chunk in idx.split(config.micro_batch_size or len(idx)):  # (b,) one chunk by default
+            # 2. chosen rows chunk, rejected rows chunk + N, in one forward pass
+            rows = torch.cat([chunk, chunk + n_pairs])  # (2b,)
+            logps = sequence_logprobs(policy, data.select(rows))  # (2b,) log π_θ(y|x)
+            policy_chosen, policy_rejected = logps.split(len(chunk))  # (b,), (b,)
+            ref_chosen, ref_rejected = ref_logps[chunk], ref_logps[chunk + n_pairs]  # (b,), (b,)
+
+            # 3. the DPO loss: Bradley–Terry on implicit rewards β·log π_θ/π_ref
+            loss = dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, config.beta)
+            check_finite_loss(loss, step)
+            (loss * (len(chunk) / len(idx))).backward()  # accumulates: Σ (b/B)·mean_b = mean_B
+            policy_logps.append(logps.detach().view(2, -1))  # (2, b)
+        policy_chosen, policy_rejected = torch.cat(policy_logps, dim=1)  # (B,), (B,)
+        ref_chosen, ref_rejected = ref_logps[idx], ref_logps[idx + n_pairs]  # (B,), (B,)
+        if len(policy_logps) > 1:  # the batch's loss, for the log
+            loss = dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, config.beta)
         grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
         optimizer.step()
         seconds = time.perf_counter() - t0

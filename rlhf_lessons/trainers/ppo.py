@@ -264,13 +264,10 @@ def score(
     `config.forward_batch_size` rows at a time (0 = all B at once): the same numbers, less
     memory at a time — a forward pass holds the logits of its rows, (rows, L, V).
     """
-    B = batch.input_ids.shape[0]
-    n = config.forward_batch_size or B
     parts = [
-        _score_rows(policy, reference, reward_model, value_model, batch.select(slice(i, i + n)),
-                    tokenizer, config)
-        for i in range(0, B, n)
-    ]  # fmt: skip
+        _score_rows(policy, reference, reward_model, value_model, rows, tokenizer, config)
+        for rows in batch.chunks(config.forward_batch_size or len(batch))
+    ]
     logprobs, ref_logprobs, entropy, values, scores, ended = (torch.cat(x) for x in zip(*parts))
     return Rollout(batch, logprobs, ref_logprobs, entropy, values, scores, ended)
 
