@@ -371,13 +371,22 @@ def load_policy_and_tokenizer(
         AutoModelForCausalLM.from_pretrained, preset.policy_id, what="policy", preset=preset,
         field="policy_id", revision=preset.policy_revision, **_dtype_kwargs(preset),
     )  # fmt: skip
+    policy = prepare_policy(model, preset, tokenizer.pad_token_id, seed)
+    return policy.to(device or _device(preset)), tokenizer
+
+
+def prepare_policy(model, preset: Preset, pad_token_id: int, seed: int = 0):
+    """A loaded causal LM made the preset's policy: pad id, gradient checkpointing, LoRA.
+
+    (Split from loading so that benchmarks/gpu_presets.py can build the same policy from a
+    config with random weights.)
+    """
     if model.config.pad_token_id is None:
-        model.config.pad_token_id = tokenizer.pad_token_id
+        model.config.pad_token_id = pad_token_id
     if preset.gradient_checkpointing:
         enable_checkpointing(model)
         model.config.use_cache = False  # generate() asks for the KV cache explicitly
-    policy = add_lora(model, preset, seed) if preset.lora_r is not None else model
-    return policy.to(device or _device(preset)), tokenizer
+    return add_lora(model, preset, seed) if preset.lora_r is not None else model
 
 
 def load_reference(preset: Preset, policy):
@@ -426,7 +435,15 @@ def load_value_model(preset: Preset, policy_tokenizer, *, seed: int = 0):
         AutoModelForSequenceClassification.from_pretrained, model_id, what="value model",
         preset=preset, field="value_model_id", num_labels=1, **_dtype_kwargs(preset),
     )  # fmt: skip
-    model.config.pad_token_id = policy_tokenizer.pad_token_id
+    return prepare_value_model(model, preset, policy_tokenizer.pad_token_id, seed).to(
+        _device(preset)
+    )
+
+
+def prepare_value_model(model, preset: Preset, pad_token_id: int, seed: int = 0):
+    """A loaded one-output classifier made the preset's value model (see load_value_model):
+    pad id, float32 head at zero, gradient checkpointing, LoRA adapters in float32."""
+    model.config.pad_token_id = pad_token_id
     head = _float32_head(model)
     torch.nn.init.zeros_(head.weight)
     if head.bias is not None:
@@ -444,7 +461,7 @@ def load_value_model(preset: Preset, policy_tokenizer, *, seed: int = 0):
             if "lora_" in name:
                 p.data = p.data.float()  # adapters in float32, as peft does for the policy
         head.requires_grad_(True)
-    return model.to(_device(preset)).train()
+    return model.train()
 
 
 def _float32_head(model) -> torch.nn.Linear:
@@ -916,6 +933,24 @@ def ppo_config_for(preset: Preset, **overrides):
     return PPOConfig(**values)
 
 
+def dpo_config_for(preset: Preset, **overrides):
+    """The course's DPOConfig (trainers/dpo.py) with the preset's batch sizes: every forward
+    pass holds at most a PPO mini-batch of sequences (the same logits peak as PPO's)."""
+    from .trainers.dpo import DPOConfig
+
+    values = dict(
+        steps=preset.steps,
+        batch_size=preset.dpo_batch_size,
+        lr=preset.lr,
+        beta=0.1,
+        eval_every=0,
+        reference_batch_size=preset.mini_batch_size,
+        micro_batch_size=max(1, preset.mini_batch_size // 2),  # pairs: 2 sequences each
+    )
+    values.update(overrides)
+    return DPOConfig(**values)
+
+
 @torch.no_grad()
 def evaluate(
     models: FullScaleModels,
@@ -1013,7 +1048,7 @@ def run_dpo(
     (`eval_prompts=[]`); this function evaluates with the gold model instead.
     Returns (DPOResult, evaluation).
     """
-    from .trainers.dpo import DPOConfig, encode_pairs, train_dpo
+    from .trainers.dpo import encode_pairs, train_dpo
 
     policy, tokenizer = load_policy_and_tokenizer(preset, seed=seed)
     reference = load_reference(preset, policy)
@@ -1025,17 +1060,8 @@ def run_dpo(
         data.input_ids.to(device), data.attention_mask.to(device), data.prompt_len,
         data.response_mask.to(device),
     )  # fmt: skip
-    config = config or DPOConfig(
-        seed=seed,
-        steps=preset.steps,
-        batch_size=min(preset.dpo_batch_size, len(pairs)),
-        lr=preset.lr,
-        beta=0.1,
-        eval_every=0,
-        # every forward pass at most a PPO mini-batch of sequences: the same logits peak
-        reference_batch_size=preset.mini_batch_size,
-        micro_batch_size=max(1, preset.mini_batch_size // 2),  # pairs: 2 sequences each
-    )
+    config = config or dpo_config_for(preset, seed=seed, batch_size=min(preset.dpo_batch_size,
+                                                                       len(pairs)))  # fmt: skip
     result = train_dpo(
         config, policy, reference, tokenizer, data, eval_prompts=[], progress=progress
     )

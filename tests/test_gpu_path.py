@@ -7,6 +7,7 @@ loaded with HF_HUB_OFFLINE=1, so it fails at once with the message under test.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -365,3 +366,52 @@ def test_reward_inputs_truncate_the_start_not_the_answer(models):
     cut = hf.reward_inputs(scorer.tokenizer, [conversation], "chat", max_length=12)["input_ids"][0]
     assert len(cut) == 12 < len(full)
     assert cut.tolist() == full[-12:].tolist()  # the answer and its end-of-turn survive
+
+
+# ── benchmarks/gpu_presets.py: the presets' architectures, and its code path on a CPU ───────
+def _gpu_presets_module():
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu_presets.py"
+    spec = importlib.util.spec_from_file_location("gpu_presets", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benchmark_builds_each_preset_model_at_its_real_size():
+    """The architectures typed into the GPU benchmark give the presets' parameter counts
+    (built on the meta device: no memory, no download)."""
+    gp = _gpu_presets_module()
+    for name in ("t4-16gb", "a100-80gb"):
+        preset = get_preset(name)
+        with torch.device("meta"):
+            sizes = {
+                role: sum(p.numel() for p in gp.build(model_id, preset, classifier=classifier,
+                                                       device="meta").parameters())
+                for role, model_id, classifier in [
+                    ("policy", preset.policy_id, False),
+                    ("value", preset.value_model_id or preset.policy_id, True),
+                    ("reward", preset.reward_model_id, True),
+                    ("gold", preset.gold_model_id, True),
+                ]
+            }  # fmt: skip
+        assert sizes["policy"] == preset.policy_shape.n_params
+        value = preset.value_shape or preset.policy_shape  # tied embeddings: no LM head lost
+        assert sizes["value"] == pytest.approx(value.n_params, rel=0.01)
+        assert sizes["reward"] == pytest.approx(preset.reward_params, rel=0.02)
+        assert sizes["gold"] == pytest.approx(preset.gold_params, rel=0.01)
+
+
+@pytest.mark.slow
+def test_the_gpu_benchmark_runs_the_smoke_preset_on_a_cpu(tmp_path):
+    gp = _gpu_presets_module()
+    rows = gp.main(["--presets", "smoke", "--ppo-steps", "1", "--dpo-steps", "1",
+                    "--out", str(tmp_path / "gpu.json")])  # fmt: skip
+    (row,) = rows
+    assert row["device"] == "cpu" and row["ppo_peak_gb"] is None
+    assert row["ppo_seconds"] > 0 and row["dpo_seconds"] > 0
+    assert row["dpo_micro_batch"] == get_preset("smoke").mini_batch_size // 2
+    assert row["response_tokens"] > 0.5 * get_preset("smoke").max_new_tokens
+    assert json.loads((tmp_path / "gpu.json").read_text())["rows"][0]["preset"] == "smoke"
+    assert "| `smoke` | cpu |" in gp.table(rows)
