@@ -87,6 +87,31 @@ class OptimumEstimate:
         )
 
 
+def _prepare(model, prompts: list[str], n_samples: int, seed: int):
+    """Check the arguments; the sampling generator and every prompt repeated n_samples times
+    (prompt i's samples contiguous)."""
+    if not prompts:
+        raise ValueError("prompts must be a non-empty list of prompt texts")
+    if not isinstance(n_samples, int) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
+    device = next(model.parameters()).device
+    g = torch.Generator(device=device).manual_seed(seed)
+    return g, [p for p in prompts for _ in range(n_samples)]
+
+
+def _sample_in_chunks(model, tokenizer, flat, chunk, g, max_new_tokens, temperature):
+    """Yield (batch, response texts) for `chunk` prompts of `flat` at a time."""
+    device = g.device
+    for start in range(0, len(flat), chunk):
+        ids, mask = encode_prompts(tokenizer, flat[start : start + chunk])  # (c, P)
+        batch = generate(
+            model, ids.to(device), mask.to(device), max_new_tokens=max_new_tokens,
+            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+            temperature=temperature, generator=g,
+        )  # fmt: skip
+        yield batch, decode_responses(tokenizer, batch.response_ids, batch.response_mask)
+
+
 @torch.no_grad()
 def sample_reference(
     reference,
@@ -103,26 +128,14 @@ def sample_reference(
     keep_texts: bool = False,
 ) -> ReferenceSamples:
     """Draw `n_samples` responses per prompt from the reference; score them with r and gold."""
-    if not prompts:
-        raise ValueError("prompts must be a non-empty list of prompt texts")
-    if not isinstance(n_samples, int) or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
-    device = next(reference.parameters()).device
-    g = torch.Generator(device=device).manual_seed(seed)
-    flat = [p for p in prompts for _ in range(n_samples)]  # prompt i's samples are contiguous
+    g, flat = _prepare(reference, prompts, n_samples, seed)
     rewards, gold, texts = [], [], []
-    for start in range(0, len(flat), chunk):
-        ids, mask = encode_prompts(tokenizer, flat[start : start + chunk])  # (c, P)
-        ids, mask = ids.to(device), mask.to(device)
-        batch = generate(
-            reference, ids, mask, max_new_tokens=max_new_tokens,
-            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-            temperature=temperature, generator=g,
-        )  # fmt: skip
+    for batch, chunk_texts in _sample_in_chunks(
+        reference, tokenizer, flat, chunk, g, max_new_tokens, temperature
+    ):
         rewards.append(
             task_reward(reward_model, batch, tokenizer.eos_token_id, missing_eos_penalty)
         )
-        chunk_texts = decode_responses(tokenizer, batch.response_ids, batch.response_mask)
         gold.append(torch.tensor([gold_score(t) for t in chunk_texts]))
         if keep_texts:
             texts += chunk_texts
@@ -158,28 +171,16 @@ def sample_mixture(
     trained at that beta) puts samples there; keeping the reference in the mixture keeps every
     response the reference can write covered. Any proposal gives a consistent estimate.
     """
-    if not prompts:
-        raise ValueError("prompts must be a non-empty list of prompt texts")
-    if not isinstance(n_samples, int) or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
-    device = next(reference.parameters()).device
-    g = torch.Generator(device=device).manual_seed(seed)
-    flat = [p for p in prompts for _ in range(n_samples)]
+    g, flat = _prepare(reference, prompts, n_samples, seed)
     parts = []  # per sampler: rewards, gold, log_ratio, each (N, n)
     for sampler in (reference, proposal):
         rewards, gold, log_ratio = [], [], []
-        for start in range(0, len(flat), chunk):
-            ids, mask = encode_prompts(tokenizer, flat[start : start + chunk])
-            ids, mask = ids.to(device), mask.to(device)
-            batch = generate(
-                sampler, ids, mask, max_new_tokens=max_new_tokens,
-                eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-                temperature=temperature, generator=g,
-            )  # fmt: skip
+        for batch, texts in _sample_in_chunks(
+            sampler, tokenizer, flat, chunk, g, max_new_tokens, temperature
+        ):
             rewards.append(
                 task_reward(reward_model, batch, tokenizer.eos_token_id, missing_eos_penalty)
             )
-            texts = decode_responses(tokenizer, batch.response_ids, batch.response_mask)
             gold.append(torch.tensor([gold_score(t) for t in texts]))
             logp_ref = sequence_logprobs(reference, batch, temperature)  # (c,)
             logp_q = sequence_logprobs(proposal, batch, temperature)  # (c,)
