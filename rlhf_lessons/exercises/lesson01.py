@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..batching import QueryBatch, encode_queries
-from . import Verdict, report, run_candidate
+from . import Verdict, report, run_candidate, scalar_loss_problem
 
 __all__ = ["check_sft_loss", "reference_sft_loss", "MISTAKES"]
 
@@ -181,23 +181,13 @@ def check_sft_loss(fn, raise_on_fail: bool = False) -> Verdict:
     results = []  # (logits, batch, learner's loss, reference)
     for logits, batch in _cases():
         logits = logits.clone().requires_grad_(True)
-        got, failed = run_candidate(fn, logits, batch)
+        got, failed = run_candidate(fn, logits, batch, stub_hint=_HINT)
         if failed is not None:
-            if "NotImplementedError" in failed.message:
-                failed = Verdict(False, f"{failed.message}. {_HINT}")
             return report(failed, raise_on_fail)
-        if not isinstance(got, torch.Tensor):
-            return _fail(
-                f"return a torch tensor (got {type(got).__name__}); keep the computation in "
-                "torch so the loss can be backpropagated (no .item(), no numpy)",
-                raise_on_fail,
-            )
-        if got.shape != ():
-            return _fail(
-                f"return a scalar (shape ()), got shape {tuple(got.shape)}: average the "
-                "token losses over the real response tokens",
-                raise_on_fail,
-            )
+        if problem := scalar_loss_problem(
+            got, "average the token losses over the real response tokens"
+        ):
+            return _fail(problem, raise_on_fail)
         results.append((logits, batch, got, reference_sft_loss(logits, batch)))
 
     wrong = [r for r in results if not _close(r[2], r[3])]

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..losses import reward_model_loss
-from . import Verdict, report, run_candidate
+from . import Verdict, report, run_candidate, scalar_loss_problem
 
 __all__ = ["check_reward_model_loss", "MISTAKES"]
 
@@ -90,19 +90,11 @@ def _fail(message: str, raise_on_fail: bool) -> Verdict:
 def _call(fn, c, r, m):
     c = c.clone().requires_grad_(True)
     m = m.clone() if isinstance(m, torch.Tensor) else m
-    got, failed = run_candidate(fn, c, r.clone(), margin=m)
-    if failed is None and not isinstance(got, torch.Tensor):
-        failed = Verdict(
-            False,
-            f"return a torch tensor (got {type(got).__name__}); keep the computation in "
-            "torch so the loss can be backpropagated (no .item(), no numpy)",
-        )
-    if failed is None and got.shape != ():
-        failed = Verdict(
-            False,
-            f"return a scalar (shape ()), got shape {tuple(got.shape)}: average over the "
-            "pairs with .mean()",
-        )
+    got, failed = run_candidate(fn, c, r.clone(), margin=m, stub_hint=_HINT)
+    if failed is None and (
+        problem := scalar_loss_problem(got, "average over the pairs with .mean()")
+    ):
+        failed = Verdict(False, problem)
     return got, failed
 
 
@@ -118,8 +110,6 @@ def check_reward_model_loss(fn, raise_on_fail: bool = False) -> Verdict:
     for c, r, m in _cases():
         got, failed = _call(fn, c, r, m)
         if failed is not None:
-            if "NotImplementedError" in failed.message:
-                failed = Verdict(False, f"{failed.message}. {_HINT}")
             return report(failed, raise_on_fail)
         results.append((c, r, m, got, reward_model_loss(c, r, m)))
 

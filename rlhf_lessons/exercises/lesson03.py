@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from ..losses import ppo_clip_loss
-from . import Verdict, report, run_candidate
+from . import Verdict, report, run_candidate, scalar_loss_problem
 
 __all__ = ["check_ppo_clip_loss", "MISTAKES"]
 
@@ -112,23 +112,11 @@ def check_ppo_clip_loss(fn, raise_on_fail: bool = False) -> Verdict:
     results = []  # (log_ratio, advantages, eps, learner's loss, ppo_clip_loss)
     for log_ratio, advantages, eps in _cases():
         log_ratio = log_ratio.clone().requires_grad_(True)
-        got, failed = run_candidate(fn, log_ratio, advantages.clone(), eps=eps)
+        got, failed = run_candidate(fn, log_ratio, advantages.clone(), eps=eps, stub_hint=_HINT)
         if failed is not None:
-            if "NotImplementedError" in failed.message:
-                failed = Verdict(False, f"{failed.message}. {_HINT}")
             return report(failed, raise_on_fail)
-        if not isinstance(got, torch.Tensor):
-            return _fail(
-                f"return a torch tensor (got {type(got).__name__}); keep the computation in "
-                "torch so the loss can be backpropagated (no .item(), no numpy)",
-                raise_on_fail,
-            )
-        if got.shape != ():
-            return _fail(
-                f"return a scalar (shape ()), got shape {tuple(got.shape)}: average the "
-                "per-sample objective with .mean()",
-                raise_on_fail,
-            )
+        if problem := scalar_loss_problem(got, "average the per-sample objective with .mean()"):
+            return _fail(problem, raise_on_fail)
         results.append((log_ratio, advantages, eps, got, ppo_clip_loss(log_ratio, advantages, eps)))
 
     wrong = [r for r in results if not _close(r[3], r[4])]

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from ..losses import dpo_loss
 from ..trainers.grpo import group_advantages
-from . import Verdict, report, run_candidate
+from . import Verdict, report, run_candidate, scalar_loss_problem
 
 __all__ = ["check_group_advantages", "check_dpo_loss", "GROUP_MISTAKES", "DPO_MISTAKES"]
 
@@ -115,10 +115,8 @@ def check_group_advantages(fn, raise_on_fail: bool = False) -> Verdict:
     """
     results = []
     for rewards, G, eps in _group_cases():
-        got, failed = run_candidate(fn, rewards.clone(), G, eps=eps)
+        got, failed = run_candidate(fn, rewards.clone(), G, eps=eps, stub_hint=_GROUP_HINT)
         if failed is not None:
-            if "NotImplementedError" in failed.message:
-                failed = Verdict(False, f"{failed.message}. {_GROUP_HINT}")
             return report(failed, raise_on_fail)
         if not isinstance(got, torch.Tensor):
             return _fail(f"return a torch tensor, got {type(got).__name__}", raise_on_fail)
@@ -245,23 +243,11 @@ def check_dpo_loss(fn, raise_on_fail: bool = False) -> Verdict:
     results = []
     for logps, beta in _dpo_cases():
         args = tuple(t.clone().requires_grad_(i == 0) for i, t in enumerate(logps))
-        got, failed = run_candidate(fn, *args, beta=beta)
+        got, failed = run_candidate(fn, *args, beta=beta, stub_hint=_DPO_HINT)
         if failed is not None:
-            if "NotImplementedError" in failed.message:
-                failed = Verdict(False, f"{failed.message}. {_DPO_HINT}")
             return report(failed, raise_on_fail)
-        if not isinstance(got, torch.Tensor):
-            return _fail(
-                f"return a torch tensor (got {type(got).__name__}); keep the computation in "
-                "torch so that the loss can be backpropagated",
-                raise_on_fail,
-            )
-        if got.shape != ():
-            return _fail(
-                f"return a scalar (shape ()), got shape {tuple(got.shape)}: average over pairs "
-                "with .mean()",
-                raise_on_fail,
-            )
+        if problem := scalar_loss_problem(got, "average over pairs with .mean()"):
+            return _fail(problem, raise_on_fail)
         results.append((args, beta, got, dpo_loss(*logps, beta=beta)))
     wrong = [r for r in results if not _close(r[2], r[3])]
     if wrong:
