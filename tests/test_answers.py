@@ -38,6 +38,7 @@ from test_teaching_guide import (  # noqa: E402
     normalise,
     notebook_path,
     pattern_for,
+    report_citation,
 )
 
 ANSWERS = ROOT / "docs" / "answers"
@@ -160,14 +161,7 @@ def main(argv: list[str]) -> int:
     only_stale = "--stale" in argv
     stale = 0
     for path, line, cited, lesson in ALL_CITATIONS:
-        ok = is_present(cited, lesson)
-        stale += not ok
-        if ok and only_stale:
-            continue
-        print(f"{'ok   ' if ok else 'STALE'} {path.name}:{line:<4d} L{lesson}  **{cited}**")
-        if not ok:
-            for near in candidates(cited, lesson):
-                print(f"        candidate {near}")
+        stale += report_citation(f"{path.name}:{line:<4d}", cited, lesson, only_stale)
     for path, line, cited in ALL_FRONTIER:
         if not in_frontier_table(cited):
             stale += 1

@@ -314,19 +314,24 @@ def test_the_checker_rejects_what_it_should():
 # ---------------------------------------------------------------------------- script mode
 
 
+def report_citation(where: str, cited: str, lesson: str, only_stale: bool) -> int:
+    """Print one [Lnn] citation's status (if stale, with the closest candidates); 1 if stale.
+    Shared with tests/test_answers.py's script mode."""
+    ok = is_present(cited, lesson)
+    if not (ok and only_stale):
+        print(f"{'ok   ' if ok else 'STALE'} {where}  L{lesson}  **{cited}**")
+        if not ok:
+            for near in candidates(cited, lesson):
+                print(f"        candidate {near}")
+    return int(not ok)
+
+
 def main(argv: list[str]) -> int:
     """Print every citation with its status; for a stale one, the closest candidates."""
     only_stale = "--stale" in argv
     stale = 0
     for line, cited, lesson in citations():
-        ok = is_present(cited, lesson)
-        stale += not ok
-        if ok and only_stale:
-            continue
-        print(f"{'ok   ' if ok else 'STALE'} line {line:4d}  L{lesson}  **{cited}**")
-        if not ok:
-            for near in candidates(cited, lesson):
-                print(f"        candidate {near}")
+        stale += report_citation(f"line {line:4d}", cited, lesson, only_stale)
     for line, stated, which in run_citations():
         measured = measured_run(which)
         ok = run_ok(stated, measured)
