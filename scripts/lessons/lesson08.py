@@ -105,9 +105,11 @@ assert preset.name in presets.PRESETS
     md(
         """
 The presets, with what each needs. Memory and time for the GPU presets are **estimates**
-(lesson 07's calculator plus the logits it leaves out); they were not measured on a GPU. No
-revision of any hub model is pinned: none could be verified where the course was written, so
-the lines say so instead of inventing one.
+(lesson 07's calculator plus the logits it leaves out); they were not measured on a GPU. On
+a GPU, `python benchmarks/gpu_presets.py` measures both presets without downloading anything
+(their architectures with random weights: the same speed and memory). No revision of any hub
+model is pinned: none could be verified where the course was written, so the lines say so
+instead of inventing one.
 """,
         slide="subslide",
     ),
