@@ -185,7 +185,8 @@ def main(argv=None) -> list[dict]:
                   str(out / "adapters.safetensors"))  # fmt: skip
         print(
             f"{world} process(es), {args.steps} DPO steps of {args.global_batch} pairs: "
-            f"loss {rows[-1]['loss']:.4f}, accuracy {rows[-1]['accuracy']:.2f}; wrote {out}"
+            f"loss {rows[-1]['loss']:.4f}, accuracy {rows[-1]['accuracy']:.2f}; wrote {out}",
+            flush=True,  # seen at once by a watcher (tests/test_multi_gpu.py), even if exit hangs
         )
     accelerator.wait_for_everyone()
     accelerator.end_training()

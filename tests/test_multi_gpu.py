@@ -20,6 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 import torch
+from processes import kill_tree
 from safetensors.torch import load_file
 
 from rlhf_lessons import smoke
@@ -49,7 +50,7 @@ def _run(cmd: list[str], out: Path) -> tuple[list[dict], dict, dict]:
         try:
             rc = _wait(proc, log_out)
         finally:
-            _kill_tree(proc)
+            kill_tree(proc)
     stdout, stderr = log_out.read_text(), log_err.read_text()
     if rc is None:
         launch = "torchrun" if len(cmd) > 1 else "python"
@@ -80,14 +81,8 @@ def _wait(proc: subprocess.Popen, log_out: Path, run_s=420, exit_s=60) -> int | 
     return rc
 
 
-def _kill_tree(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        for p in [*psutil.Process(proc.pid).children(recursive=True), proc]:
-            p.kill()
-        proc.wait()
-
-
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # two launches, each bounded by _wait
 def test_two_gloo_processes_take_the_same_dpo_step_as_one(tmp_path):
     smoke.build_smoke_world()  # built once here, so neither run races to build it
     one = _run([sys.executable], tmp_path / "one")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
+from processes import execute_notebook
 
 from rlhf_lessons.student import PLACEHOLDER, is_solution, main, make_student_edition
 
@@ -100,8 +100,9 @@ def student_dir(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # two tries of up to 480 s each (processes.py)
 @pytest.mark.parametrize("path", WITH_EXERCISE, ids=[p.stem for p in WITH_EXERCISE])
-def test_student_edition_runs_and_says_not_yet(path, student_dir):
+def test_student_edition_runs_and_says_not_yet(path, student_dir, tmp_path):
     teacher = nbformat.read(path, as_version=4)
     student = nbformat.read(student_dir / path.name, as_version=4)
     nbformat.validate(student)
@@ -117,14 +118,9 @@ def test_student_edition_runs_and_says_not_yet(path, student_dir):
     checkers = [i for i, c in enumerate(teacher.cells) if "✅ correct" in _texts(c)]
     assert checkers, f"{path.name}: no checker prints '✅ correct' in the teacher edition"
 
-    client = NotebookClient(
-        student,
-        timeout=300,
-        kernel_name="python3",
-        allow_errors=False,  # cells tagged raises-exception may still raise
-        resources={"metadata": {"path": str(NOTEBOOK_DIR)}},  # relative data paths work
-    )
-    client.execute()  # raises CellExecutionError, naming the cell, if the student edition crashes
+    # in its own process, with a deadline (fails naming the cell if the student edition crashes)
+    ran = execute_notebook(student_dir / path.name, tmp_path / path.name, cwd=NOTEBOOK_DIR)
+    student = nbformat.read(ran, as_version=4)
 
     for i in checkers:
         said = _texts(student.cells[i])
