@@ -52,8 +52,13 @@ def evaluate_policy(
     temperature: float = 1.0,
     seed: int = 0,
     missing_eos_penalty: float = MISSING_EOS_PENALTY,
+    gold_fn=gold_score,
 ) -> dict:
-    """Sample from `policy` on `prompts` and report gold, proxy reward, KL, EOS rate, samples."""
+    """Sample from `policy` on `prompts` and report gold, proxy reward, KL, EOS rate, samples.
+
+    `gold_fn(texts) -> scores` is the true score (default: the toy world's judge, one text at a
+    time); None = no gold ("gold" and "gold_scores" are None). Trainers pass their `gold_fn`.
+    """
     prompts = [p for p in prompts for _ in range(samples_per_prompt)]
     device = next(policy.parameters()).device
     prompt_ids, prompt_mask = (t.to(device) for t in encode_prompts(tokenizer, prompts))
@@ -64,9 +69,14 @@ def evaluate_policy(
         temperature=temperature, generator=g,
     )  # fmt: skip
     texts = decode_responses(tokenizer, batch.response_ids, batch.response_mask)
-    gold = torch.tensor([gold_score(t) for t in texts])  # the toy world's judge (CPU, on text)
+    if gold_fn is gold_score:
+        gold = torch.tensor([gold_score(t) for t in texts])  # the toy world's judge (CPU, on text)
+    elif gold_fn is not None:
+        gold = torch.as_tensor(list(gold_fn(texts)), dtype=torch.float32)  # (B,)
+    else:
+        gold = None
     result = {
-        "gold": gold.mean().item(),
+        "gold": gold.mean().item() if gold is not None else None,
         "eos_rate": ended_with_eos(batch, tokenizer.eos_token_id).float().mean().item(),
         "reward": None,
         "kl": None,

@@ -16,8 +16,8 @@ from rlhf_lessons.batching import encode_queries
 from rlhf_lessons.exercises.lesson01 import reference_sft_loss
 from rlhf_lessons.models import build_policy, forward_logits
 from rlhf_lessons.toy import build_tokenizer, load_records
-from rlhf_lessons.trainers.common import NonFiniteLoss
-from rlhf_lessons.trainers.sft import SFTConfig, sft_loss, train_sft
+from rlhf_lessons.toy import gold_scores
+from rlhf_lessons.trainers.sft import SFTConfig, sft_loss, toy_eval_prompts, train_sft
 
 
 def _losses(metrics):
@@ -31,7 +31,8 @@ def _without_time(metrics):
 @pytest.fixture(scope="module")
 def short_run():
     """60 steps of toy SFT (a few seconds): enough for the loss to fall well below its start."""
-    return train_sft(SFTConfig.toy(steps=60, eval_every=0, eval_prompts=32), progress=False)
+    return train_sft(SFTConfig.toy(steps=60, eval_every=0), gold_fn=gold_scores,
+                     eval_prompts=toy_eval_prompts(32), progress=False)  # fmt: skip
 
 
 def test_loss_falls_well_below_its_start(short_run):
@@ -114,13 +115,17 @@ def test_package_loss_matches_the_lesson_formula_on_a_real_policy():
 
 # ── determinism, resume, non-finite loss ───────────────────────────────────────────────────
 def _config(**kw):
-    return SFTConfig.toy(steps=12, eval_every=6, eval_prompts=8, checkpoint_every=4, **kw)
+    return SFTConfig.toy(steps=12, eval_every=6, checkpoint_every=4, **kw)
+
+
+def _train(config, **kw):  # the runs below evaluate 8 held-out prompts with the toy judge
+    return sft.train_sft(config, gold_fn=gold_scores, eval_prompts=toy_eval_prompts(8), **kw)
 
 
 def test_same_seed_gives_identical_metrics():
-    a = train_sft(_config(), progress=False).metrics
-    b = train_sft(_config(), progress=False).metrics
-    c = train_sft(_config(seed=1), progress=False).metrics
+    a = _train(_config(), progress=False).metrics
+    b = _train(_config(), progress=False).metrics
+    c = _train(_config(seed=1), progress=False).metrics
     assert _without_time(a) == _without_time(b)
     assert _losses(a) != _losses(c)
 
@@ -141,12 +146,12 @@ def _checkpoint_step(out):
 
 
 def test_interrupted_run_keeps_its_checkpoint_and_resume_reproduces_it(tmp_path, monkeypatch):
-    full = train_sft(_config(), out_dir=tmp_path / "full", progress=False).metrics
+    full = _train(_config(), out_dir=tmp_path / "full", progress=False).metrics
 
     out = tmp_path / "interrupted"
     _interrupt_at(monkeypatch, 10, KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
-        train_sft(_config(), out_dir=out, progress=False)
+        _train(_config(), out_dir=out, progress=False)
     monkeypatch.undo()
     assert _checkpoint_step(out) == 8  # the last one written before step 10
     assert (out / "checkpoint" / "policy" / "model.safetensors").exists()
@@ -154,7 +159,7 @@ def test_interrupted_run_keeps_its_checkpoint_and_resume_reproduces_it(tmp_path,
     logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in logged] == list(range(1, 10))
 
-    resumed = train_sft(_config(), out_dir=out, resume=True, progress=False).metrics
+    resumed = _train(_config(), out_dir=out, resume=True, progress=False).metrics
     assert [m["step"] for m in resumed] == list(range(1, 13))
     assert _losses(resumed) == _losses(full)  # exactly: same batches, same optimizer state
     assert _without_time(resumed) == _without_time(full)
@@ -165,7 +170,7 @@ def test_interrupted_run_keeps_its_checkpoint_and_resume_reproduces_it(tmp_path,
 
 def test_a_run_killed_mid_swap_resumes_from_the_previous_checkpoint(tmp_path, monkeypatch):
     """save_checkpoint swaps with two renames; dying between them leaves .checkpoint.old."""
-    full = train_sft(_config(), progress=False).metrics
+    full = _train(_config(), progress=False).metrics
     real_replace, calls = common.os.replace, []
 
     def replace(src, dst):
@@ -177,10 +182,10 @@ def test_a_run_killed_mid_swap_resumes_from_the_previous_checkpoint(tmp_path, mo
 
     monkeypatch.setattr(common.os, "replace", replace)
     with pytest.raises(KeyboardInterrupt):
-        train_sft(_config(), out_dir=tmp_path, progress=False)
+        _train(_config(), out_dir=tmp_path, progress=False)
     monkeypatch.undo()
     assert not (tmp_path / "checkpoint").exists() and (tmp_path / ".checkpoint.old").exists()
-    resumed = train_sft(_config(), out_dir=tmp_path, resume=True, progress=False).metrics
+    resumed = _train(_config(), out_dir=tmp_path, resume=True, progress=False).metrics
     assert [m["step"] for m in resumed] == list(range(1, 13))
     assert _without_time(resumed) == _without_time(full)  # resumed from step 4, exactly
     assert _checkpoint_step(tmp_path) == 12 and not (tmp_path / ".checkpoint.old").exists()
@@ -196,18 +201,22 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
         return loss * float("nan") if len(calls) == 6 else loss
 
     monkeypatch.setattr(sft, "sft_loss", nan_at_step_6)
-    with pytest.raises(NonFiniteLoss, match="step 6: loss is nan"):
-        train_sft(_config(), out_dir=tmp_path, progress=False)
+    result = _train(_config(), out_dir=tmp_path, progress=False)  # the contract: no exception
+    assert result.stopped.startswith("step 6: loss is nan")
+    assert [r["step"] for r in result.metrics] == [1, 2, 3, 4, 5]  # nothing of step 6 is written
+    assert "non-finite" in {f.name for f in result.doctor.findings}
     assert _checkpoint_step(tmp_path) == 4
 
 
 def test_bad_config_names_the_field():
     with pytest.raises(ValueError, match="SFTConfig.steps"):
         SFTConfig(steps=0)
+    with pytest.raises(ValueError, match="SFTConfig.n_embd must be a multiple of n_head"):
+        SFTConfig(n_head=3)
     with pytest.raises(ValueError, match="SFTConfig.lr"):
         SFTConfig(lr=0.0)
 
 
 def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint to resume from"):
-        train_sft(_config(), out_dir=tmp_path, resume=True, progress=False)
+        _train(_config(), out_dir=tmp_path, resume=True, progress=False)

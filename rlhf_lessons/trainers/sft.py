@@ -10,66 +10,64 @@ the log-likelihood of demonstration responses given their prompts. The loss cove
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from ..batching import encode_queries
-from ..doctor import Doctor
 from ..evaluate import evaluate_policy
 from ..models import build_policy, forward_logits
 from ..runtime import set_seed
 from ..toy import build_tokenizer, load_records
 from .common import (
     MetricsWriter,
+    NonFiniteLoss,
     check_finite_loss,
     checkpoint_if_due,
     load_checkpoint,
     progress_bar,
 )
+from .contract import TrainerConfig, TrainResult, resolve_doctor, stop_on_non_finite
+
+__all__ = ["SFTConfig", "SFTResult", "sft_loss", "train_sft", "CONFIG", "run_cli"]
 
 
 @dataclass
-class SFTConfig:
+class SFTConfig(TrainerConfig):
     """Settings of one SFT run (toy-world defaults: sensible samples after ~150 steps)."""
 
     seed: int = 0  # seeds the model's initialisation, batch order and evaluation samples
-    steps: int = 150  # optimizer steps
+    steps: int = 150  # optimizer steps (SFT has no epochs: each step samples a random batch)
     batch_size: int = 64  # demonstrations per step
     lr: float = 3e-3  # AdamW learning rate (tiny models like large rates)
     n_layer: int = 2  # GPT-2 blocks
     n_head: int = 2  # attention heads per block
     n_embd: int = 64  # hidden size
-    eval_every: int = 50  # steps between gold-judge evaluations of samples (0 = only at the end)
-    eval_prompts: int = 64  # held-out prompts sampled at each evaluation
+    eval_every: int = 50  # steps between held-out evaluations of samples (0 = only at the end)
     checkpoint_every: int = 50  # steps between atomic checkpoints when an out dir is given
     max_grad_norm: float = 1.0  # gradient clipping
 
-    def __post_init__(self):
-        for name in ("steps", "batch_size", "n_layer", "n_head", "n_embd", "eval_prompts"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(
-                    f"SFTConfig.{name} must be a positive int, got {getattr(self, name)!r}"
-                )
-        if not self.lr > 0:
-            raise ValueError(f"SFTConfig.lr must be > 0, got {self.lr}")
+    RULES = {
+        "steps": ">=1", "batch_size": ">=1", "lr": ">0", "n_layer": ">=1", "n_head": ">=1",
+        "n_embd": ">=1", "eval_every": ">=0", "checkpoint_every": ">=1", "max_grad_norm": ">0",
+    }  # fmt: skip
+    TOY = {}  # the toy preset is the defaults
 
-    @classmethod
-    def toy(cls, **overrides) -> SFTConfig:
-        return cls(**overrides)
+    def check(self) -> None:
+        if self.n_embd % self.n_head:
+            raise self.fail("n_embd", f"a multiple of n_head ({self.n_head})")
 
     def model_size(self) -> dict:
         return {"n_layer": self.n_layer, "n_head": self.n_head, "n_embd": self.n_embd}
 
 
-@dataclass
-class SFTResult:
-    policy: torch.nn.Module
-    tokenizer: object
-    config: SFTConfig
-    metrics: list[dict] = field(default_factory=list)
-    doctor: Doctor | None = None
+@dataclass(kw_only=True)
+class SFTResult(TrainResult):
+    """What `train_sft` returns (the contract's TrainResult) and the toy tokenizer."""
+
+    tokenizer: Any = None  # the toy tokenizer the policy was trained with
 
 
 def sft_loss(policy, batch) -> torch.Tensor:
@@ -81,36 +79,77 @@ def sft_loss(policy, batch) -> torch.Tensor:
     return (nll * mask).sum() / mask.sum()
 
 
+def toy_eval_prompts(n: int = 64) -> list[str]:
+    """The first `n` held-out prompts of the toy world (data/toy/prompts_test.jsonl)."""
+    return [r["prompt"] for r in load_records("prompts_test")][:n]
+
+
 def train_sft(
-    config: SFTConfig | None = None, out_dir=None, resume: bool = False, progress: bool = True
+    config: SFTConfig | None = None,
+    *,
+    gold_fn=None,
+    eval_prompts: list[str] | None = None,
+    out_dir=None,
+    resume: bool = False,
+    doctor=None,
+    callback=None,
+    progress: bool = True,
 ) -> SFTResult:
-    """Train the toy policy on data/toy/sft.jsonl. Writes OUT/metrics.jsonl and OUT/checkpoint."""
-    config = config or SFTConfig()
+    """Train the toy policy on data/toy/sft.jsonl (01_rlhf_pipeline; Ouyang et al. 2022, stage 1).
+
+    SFT builds its own policy, so it takes none of the contract's models; the other arguments
+    mean what trainers/contract.py says. Held-out samples of `eval_prompts` (None = no
+    evaluation) are scored with `gold_fn` at step 0, every `config.eval_every` steps and at
+    the end; the step rows carry that gold and eos_rate (None between evaluations).
+    """
+    config = config if config is not None else SFTConfig.toy()
+    if not isinstance(config, SFTConfig):
+        raise TypeError(f"config must be an SFTConfig, got {type(config).__name__}")
+    if resume and out_dir is None:
+        raise ValueError("resume=True needs out_dir (the folder holding checkpoint/)")
     g = set_seed(config.seed)
     tokenizer = build_tokenizer()
     records = load_records("sft")
     data = encode_queries(
         tokenizer, [r["prompt"] for r in records], [r["response"] for r in records]
     )
-    eval_prompts = [r["prompt"] for r in load_records("prompts_test")][: config.eval_prompts]
     policy = build_policy(tokenizer, seed=config.seed, **config.model_size())
     optimizer = torch.optim.AdamW(policy.parameters(), lr=config.lr)
-    doctor = Doctor("sft", verbose=progress)
+    doctor = resolve_doctor(doctor, "sft", progress)
     start = 0
     if resume:
         start, _ = load_checkpoint(out_dir, {"policy": policy}, {"policy": optimizer}, g)
     log = MetricsWriter(out_dir, resume_step=start if resume else None)
+    evaluations: list[dict] = []
+
+    def evaluate(step: int) -> dict:
+        ev = evaluate_policy(policy, tokenizer, eval_prompts, seed=config.seed + step,
+                             gold_fn=gold_fn)  # fmt: skip
+        policy.train()
+        evaluations.append({"step": step, "gold": ev["gold"], "eos_rate": ev["eos_rate"]})
+        return ev
+
+    if eval_prompts and start == 0:
+        evaluate(0)
+    stopped, train_seconds = None, 0.0
     policy.train()
     bar = progress_bar(range(start + 1, config.steps + 1), desc="SFT", disable=not progress)
     for step in bar:
         t0 = time.perf_counter()
         idx = torch.randint(len(data), (config.batch_size,), generator=g)
         loss = sft_loss(policy, data.select(idx))
-        check_finite_loss(loss, step)
+        try:
+            check_finite_loss(loss, step)
+        except NonFiniteLoss as exc:
+            stopped = stop_on_non_finite(exc, progress)
+            if doctor is not None:
+                doctor.check(step, {"loss": float("nan")})
+            break
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
         optimizer.step()
+        train_seconds += time.perf_counter() - t0
         row = {
             "step": step,
             "loss": loss.item(),
@@ -119,38 +158,40 @@ def train_sft(
             "kl": None,
             "eos_rate": None,
         }
-        if (config.eval_every and step % config.eval_every == 0) or step == config.steps:
-            ev = evaluate_policy(policy, tokenizer, eval_prompts, seed=config.seed + step)
+        due = (config.eval_every and step % config.eval_every == 0) or step == config.steps
+        if eval_prompts and due:
+            ev = evaluate(step)
             row.update(gold=ev["gold"], eos_rate=ev["eos_rate"])
-            policy.train()
         row["seconds"] = time.perf_counter() - t0
         log.write(row)
-        doctor.check(step, {k: v for k, v in row.items() if k != "eos_rate" or v is not None})
+        if doctor is not None:
+            doctor.check(step, {k: v for k, v in row.items() if k != "eos_rate" or v is not None})
+        if callback is not None:
+            callback(row)
         bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
         checkpoint_if_due(out_dir, step, config, policy, optimizer, g)
     policy.eval()
-    return SFTResult(policy, tokenizer, config, log.rows, doctor)
+    return SFTResult(
+        policy=policy, config=config, metrics=log.rows, evaluations=evaluations, doctor=doctor,
+        stopped=stopped, train_seconds=train_seconds, tokenizer=tokenizer,
+    )  # fmt: skip
 
 
-def add_arguments(parser) -> None:
-    parser.add_argument("--lr", type=float, help="learning rate (toy: 3e-3)")
-    parser.add_argument("--batch-size", type=int, help="demonstrations per step (toy: 64)")
+# ── the command line: python -m rlhf_lessons sft --steps N --out DIR (flags from SFTConfig) ──
+CONFIG = SFTConfig
 
 
-def run_cli(args) -> SFTResult:
-    overrides = {
-        k: v
-        for k, v in {
-            "seed": args.seed,
-            "steps": args.steps,
-            "lr": args.lr,
-            "batch_size": args.batch_size,
-        }.items()
-        if v is not None
-    }
-    result = train_sft(SFTConfig.toy(**overrides), out_dir=args.out, resume=args.resume)
+def run_cli(config: SFTConfig, *, out_dir, resume: bool) -> SFTResult:
+    """`python -m rlhf_lessons sft`: train the toy policy, print one summary line."""
+    from ..toy import gold_scores
+
+    result = train_sft(config, gold_fn=gold_scores, eval_prompts=toy_eval_prompts(),
+                       out_dir=out_dir, resume=resume)  # fmt: skip
+    if result.stopped:
+        raise SystemExit(f"error: sft stopped: {result.stopped}")
     last = [r for r in result.metrics if r["gold"] is not None][-1]
     print(
-        f"SFT done: loss {result.metrics[-1]['loss']:.3f}, gold {last['gold']:.2f}, eos rate {last['eos_rate']:.2f}; saved to {args.out}/checkpoint/policy"
+        f"SFT done: loss {result.metrics[-1]['loss']:.3f}, gold {last['gold']:.2f}, "
+        f"eos rate {last['eos_rate']:.2f}; saved to {out_dir}/checkpoint/policy"
     )
     return result
