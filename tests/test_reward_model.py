@@ -15,7 +15,7 @@ import rlhf_lessons.trainers.reward_model as rm
 from rlhf_lessons import reward_model_loss
 from rlhf_lessons.batching import encode_queries
 from rlhf_lessons.models import build_reward_model, reward_scores
-from rlhf_lessons.toy import build_tokenizer, gold_score, load_records
+from rlhf_lessons.toy import build_tokenizer, gold_score, gold_scores, load_records
 from rlhf_lessons.trainers.reward_model import (
     RewardModelConfig,
     encode_pairs,
@@ -32,7 +32,7 @@ REALISED_CEILING = 0.868
 @pytest.fixture(scope="module")
 def full_run():
     """The toy reward model: 3 epochs over the 2,000 training pairs (a few seconds)."""
-    return train_reward_model(RewardModelConfig.toy(), progress=False)
+    return train_reward_model(RewardModelConfig.toy(), gold_fn=gold_scores, progress=False)
 
 
 def test_accuracy_clearly_above_chance_and_near_the_ceiling(full_run):
@@ -184,7 +184,7 @@ def test_gold_ceiling_on_hand_pairs():
         {"prompt": "review : the plot", "chosen": "was long <eos>", "rejected": "was short <eos>"},
         {"prompt": "review : the plot", "chosen": "was good <eos>", "rejected": "was good"},
     ]
-    assert gold_ceiling(pairs) == pytest.approx((1 + 0 + 0.5 + 1) / 4)
+    assert gold_ceiling(pairs, gold_scores) == pytest.approx((1 + 0 + 0.5 + 1) / 4)
 
 
 def test_bad_config_names_the_field():
@@ -192,6 +192,24 @@ def test_bad_config_names_the_field():
         RewardModelConfig(steps=0)
     with pytest.raises(ValueError, match="RewardModelConfig.epochs"):
         RewardModelConfig(epochs=0)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, small_data):
+    pairs, test = small_data
+    real = rm.reward_model_loss
+
+    def nan_at_step_7(s_chosen, s_rejected, margin, calls=[]):
+        calls.append(1)
+        loss = real(s_chosen, s_rejected, margin)
+        return loss * float("nan") if len(calls) == 7 else loss
+
+    monkeypatch.setattr(rm, "reward_model_loss", nan_at_step_7)
+    result = train_reward_model(_config(), pairs=pairs, test_pairs=test, out_dir=tmp_path,
+                                progress=False)  # fmt: skip
+    assert result.stopped.startswith("step 7: loss is nan")
+    assert [r["step"] for r in result.metrics] == list(range(1, 7))
+    assert torch.load(tmp_path / "checkpoint" / "trainer_state.pt", weights_only=True)["step"] == 5
+    assert math.isnan(result.ceiling)  # no gold_fn, no ceiling
 
 
 # ── be the human: the labeller of 02 ───────────────────────────────────────────────────────

@@ -13,32 +13,39 @@ regression onto known targets, whatever the word "regression head" suggests.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 
 from ..batching import encode_queries
-from ..doctor import Doctor
 from ..losses import reward_model_loss
 from ..models import build_reward_model, reward_scores
 from ..runtime import set_seed
-from ..toy import build_tokenizer, gold_score, load_records
+from ..toy import build_tokenizer, load_records
 from .common import (
     MetricsWriter,
+    NonFiniteLoss,
     batches,
     check_finite_loss,
     load_checkpoint,
     progress_bar,
     save_checkpoint,
 )
+from .contract import TrainerConfig, TrainResult, resolve_doctor, stop_on_non_finite
+
+__all__ = [
+    "RewardModelConfig", "RewardModelResult", "encode_pairs", "score_queries",
+    "preference_accuracy", "gold_ceiling", "train_reward_model", "CONFIG", "run_cli",
+]  # fmt: skip
 
 
 @dataclass
-class RewardModelConfig:
+class RewardModelConfig(TrainerConfig):
     """Settings of one reward-model run (toy defaults: ~3 epochs over 2,000 pairs)."""
 
     seed: int = 0  # seeds initialisation and batch order
-    epochs: int = 3  # passes over the training pairs
+    epochs: int = 3  # passes over the whole training set (each pair once per epoch, shuffled)
     steps: int | None = None  # stop after this many steps instead (None = epochs decide)
     batch_size: int = 64  # pairs per step
     lr: float = 1e-3  # AdamW learning rate
@@ -49,38 +56,29 @@ class RewardModelConfig:
     checkpoint_every: int = 50  # steps between atomic checkpoints when an out dir is given
     max_grad_norm: float = 1.0  # gradient clipping
 
-    def __post_init__(self):
-        for name in ("epochs", "batch_size", "n_layer", "n_head", "n_embd"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(
-                    f"RewardModelConfig.{name} must be a positive int, got {getattr(self, name)!r}"
-                )
-        if self.steps is not None and (not isinstance(self.steps, int) or self.steps < 1):
-            raise ValueError(
-                f"RewardModelConfig.steps must be a positive int or None, got {self.steps!r}"
-            )
-        if not self.lr > 0:
-            raise ValueError(f"RewardModelConfig.lr must be > 0, got {self.lr}")
+    RULES = {
+        "epochs": ">=1", "steps": ">=1", "batch_size": ">=1", "lr": ">0", "n_layer": ">=1",
+        "n_head": ">=1", "n_embd": ">=1", "checkpoint_every": ">=1", "max_grad_norm": ">0",
+    }  # fmt: skip
+    TOY = {}  # the toy preset is the defaults
 
-    @classmethod
-    def toy(cls, **overrides) -> RewardModelConfig:
-        return cls(**overrides)
+    def check(self) -> None:
+        if self.n_embd % self.n_head:
+            raise self.fail("n_embd", f"a multiple of n_head ({self.n_head})")
 
     def model_size(self) -> dict:
         return {"n_layer": self.n_layer, "n_head": self.n_head, "n_embd": self.n_embd}
 
 
-@dataclass
-class RewardModelResult:
-    reward_model: torch.nn.Module
-    tokenizer: object
-    config: RewardModelConfig
-    metrics: list[dict] = field(default_factory=list)
-    accuracy: float = float(
-        "nan"
-    )  # held-out: fraction of pairs where score(chosen) > score(rejected)
+@dataclass(kw_only=True)
+class RewardModelResult(TrainResult):
+    """What `train_reward_model` returns. `policy` is None: this trainer trains `reward_model`."""
+
+    reward_model: Any = None  # the trained reward model
+    tokenizer: Any = None  # the toy tokenizer
+    accuracy: float = float("nan")  # held-out: fraction of pairs where score(chosen) > score(rejected)
     ceiling: float = float("nan")  # the gold judge's own accuracy on the same noisy labels
-    doctor: Doctor | None = None
+    # (nan without a gold_fn)
 
 
 def encode_pairs(tokenizer, pairs: list[dict]):
@@ -115,29 +113,41 @@ def preference_accuracy(reward_model, chosen, rejected) -> float:
     )
 
 
-def gold_ceiling(pairs: list[dict]) -> float:
-    """The gold judge's accuracy on the noisy labels: no reward model can expect more."""
-    wins = [
-        1.0
-        if (gc := gold_score(p["chosen"])) > (gr := gold_score(p["rejected"]))
-        else 0.5
-        if gc == gr
-        else 0.0
-        for p in pairs
-    ]
+def gold_ceiling(pairs: list[dict], gold_fn) -> float:
+    """The gold judge's accuracy on the noisy labels: no reward model can expect more.
+
+    `gold_fn(texts) -> scores` is the judge (the toy world's: `rlhf_lessons.toy.gold_scores`).
+    """
+    chosen = list(gold_fn([p["chosen"] for p in pairs]))
+    rejected = list(gold_fn([p["rejected"] for p in pairs]))
+    wins = [1.0 if gc > gr else 0.5 if gc == gr else 0.0 for gc, gr in zip(chosen, rejected)]
     return sum(wins) / len(wins)
 
 
 def train_reward_model(
     config: RewardModelConfig | None = None,
-    out_dir=None,
-    resume: bool = False,
-    progress: bool = True,
     pairs: list[dict] | None = None,
     test_pairs: list[dict] | None = None,
+    *,
+    gold_fn=None,
+    out_dir=None,
+    resume: bool = False,
+    doctor=None,
+    callback=None,
+    progress: bool = True,
 ) -> RewardModelResult:
-    """Train the toy reward model on data/toy/pairs_train.jsonl (or `pairs`)."""
-    config = config or RewardModelConfig()
+    """Train the toy reward model on data/toy/pairs_train.jsonl (or `pairs`).
+
+    Introduced in 02_reward_model (Ouyang et al. 2022, stage 2). It builds its own model, so it
+    takes none of the contract's models; `pairs`/`test_pairs` None = the toy world's. The other
+    arguments mean what trainers/contract.py says; `gold_fn` gives `result.ceiling` (the
+    judge's accuracy on the held-out labels; nan without one).
+    """
+    config = config if config is not None else RewardModelConfig.toy()
+    if not isinstance(config, RewardModelConfig):
+        raise TypeError(f"config must be a RewardModelConfig, got {type(config).__name__}")
+    if resume and out_dir is None:
+        raise ValueError("resume=True needs out_dir (the folder holding checkpoint/)")
     g = set_seed(config.seed)
     tokenizer = build_tokenizer()
     pairs = pairs if pairs is not None else load_records("pairs_train")
@@ -146,7 +156,7 @@ def train_reward_model(
     test_chosen, test_rejected = encode_pairs(tokenizer, test_pairs)
     model = build_reward_model(tokenizer, seed=config.seed, **config.model_size())
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
-    doctor = Doctor("reward_model", verbose=progress)
+    doctor = resolve_doctor(doctor, "reward_model", progress)
     batch_size = min(config.batch_size, len(pairs))
     steps_per_epoch = len(pairs) // batch_size
     total = config.steps or config.epochs * steps_per_epoch
@@ -158,8 +168,8 @@ def train_reward_model(
     log = MetricsWriter(out_dir, resume_step=start if resume else None)
     model.train()
     bar = progress_bar(total=total, initial=start, desc="reward model", disable=not progress)
-    step = 0
-    while step < total:
+    step, stopped, train_seconds = 0, None, 0.0
+    while step < total and stopped is None:
         for idx in batches(len(pairs), batch_size, g):
             step += 1
             if step <= start:
@@ -172,20 +182,31 @@ def train_reward_model(
                 model, rejected.input_ids[idx], rejected.attention_mask[idx]
             )  # (B,)
             loss = reward_model_loss(s_chosen, s_rejected, config.margin)
-            check_finite_loss(loss, step)
+            try:
+                check_finite_loss(loss, step)
+            except NonFiniteLoss as exc:
+                stopped = stop_on_non_finite(exc, progress)
+                if doctor is not None:
+                    doctor.check(step, {"loss": float("nan")})
+                break
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
             optimizer.step()
+            seconds = time.perf_counter() - t0
+            train_seconds += seconds
             row = {
                 "step": step,
                 "loss": loss.item(),
                 "accuracy": (s_chosen > s_rejected).float().mean().item(),
                 "reward": None, "gold": None, "kl": None,
-                "seconds": time.perf_counter() - t0,
+                "seconds": seconds,
             }  # fmt: skip
             log.write(row)
-            doctor.check(step, row)
+            if doctor is not None:
+                doctor.check(step, row)
+            if callback is not None:
+                callback(row)
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
             if out_dir is not None and (step % config.checkpoint_every == 0 or step == total):
@@ -202,34 +223,27 @@ def train_reward_model(
     bar.close()
     model.eval()
     accuracy = preference_accuracy(model, test_chosen, test_rejected)
+    ceiling = gold_ceiling(test_pairs, gold_fn) if gold_fn is not None else float("nan")
     return RewardModelResult(
-        model, tokenizer, config, log.rows, accuracy, gold_ceiling(test_pairs), doctor
-    )
+        policy=None, config=config, metrics=log.rows, doctor=doctor, stopped=stopped,
+        train_seconds=train_seconds, reward_model=model, tokenizer=tokenizer,
+        accuracy=accuracy, ceiling=ceiling,
+    )  # fmt: skip
 
 
-def add_arguments(parser) -> None:
-    parser.add_argument("--lr", type=float, help="learning rate (toy: 1e-3)")
-    parser.add_argument(
-        "--epochs", type=int, help="passes over the pairs (toy: 3); --steps overrides"
-    )
-    parser.add_argument("--margin", type=float, help="Bradley–Terry margin (default 0)")
+# ── the command line: python -m rlhf_lessons reward-model --out DIR (flags from the config) ──
+CONFIG = RewardModelConfig
 
 
-def run_cli(args) -> RewardModelResult:
-    fields = {
-        "seed": args.seed,
-        "steps": args.steps,
-        "lr": args.lr,
-        "epochs": args.epochs,
-        "margin": args.margin,
-    }
-    result = train_reward_model(
-        RewardModelConfig.toy(**{k: v for k, v in fields.items() if v is not None}),
-        out_dir=args.out,
-        resume=args.resume,
-    )
+def run_cli(config: RewardModelConfig, *, out_dir, resume: bool) -> RewardModelResult:
+    """`python -m rlhf_lessons reward-model`: train the toy reward model, print one line."""
+    from ..toy import gold_scores
+
+    result = train_reward_model(config, gold_fn=gold_scores, out_dir=out_dir, resume=resume)
+    if result.stopped:
+        raise SystemExit(f"error: reward-model stopped: {result.stopped}")
     print(
-        f"reward model done: held-out accuracy {result.accuracy:.3f} (gold-judge ceiling {result.ceiling:.3f}, "
-        f"chance 0.5); saved to {args.out}/checkpoint/reward_model"
+        f"reward model done: held-out accuracy {result.accuracy:.3f} (gold-judge ceiling "
+        f"{result.ceiling:.3f}, chance 0.5); saved to {out_dir}/checkpoint/reward_model"
     )
     return result

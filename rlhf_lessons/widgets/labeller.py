@@ -34,7 +34,7 @@ import ipywidgets as widgets
 import torch
 from IPython.display import Markdown, display
 
-from ..toy import gold_score, load_records, validate_jsonl
+from ..toy import gold_score, gold_scores, load_records, validate_jsonl
 from ..toy.generate import LABEL_TEMPERATURE, make_noisy_response, make_prompt
 
 __all__ = [
@@ -355,7 +355,7 @@ class PreferenceLabeller:
             gold_agreement=agreement_with_gold(model, tokenizer, test_pairs),
             you_vs_gold=sum(d > 0 for d in decided) / len(decided) if decided else float("nan"),
             test_accuracy=preference_accuracy(model, *encode_pairs(tokenizer, test_pairs)),
-            ceiling=gold_ceiling(test_pairs),
+            ceiling=gold_ceiling(test_pairs, gold_scores),
             path=self.save(),
             reward_model=model,
         )
