@@ -128,7 +128,7 @@ def bench_cache(seed: int, batch: int = 64, repeats: int = 3) -> dict:
     from rlhf_lessons.batching import encode_prompts
     from rlhf_lessons.rollout import generate
     from rlhf_lessons.toy import load_records
-    from rlhf_lessons.trainers.pipeline import toy_sft_policy
+    from rlhf_lessons.pipeline import toy_sft_policy
 
     policy, tokenizer = toy_sft_policy(seed)
     prompts = [r["prompt"] for r in load_records("prompts_train")][:batch]
@@ -163,7 +163,7 @@ def bench_optimum(seed: int, ref_samples: int, steps: int, betas: list[float], n
     """
     from rlhf_lessons import optimum
     from rlhf_lessons.toy import load_records
-    from rlhf_lessons.trainers.pipeline import toy_reward_model, toy_sft_policy
+    from rlhf_lessons.pipeline import toy_reward_model, toy_sft_policy
     from rlhf_lessons.trainers.ppo import PPOConfig, train_ppo
 
     reference, tokenizer = toy_sft_policy(seed)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from .best_of_n import best_of_n_curve
 from .evaluate import evaluate_policy
 from .optimum import optimum_from_samples, sample_reference
-from .toy import load_records
+from .toy import gold_scores, load_records
 
 __all__ = [
     "MODEL_COPIES",
@@ -70,7 +70,7 @@ def load_world(seed: int = 0, eval_prompts: int = 128) -> ToyWorld:
     from transformers.utils import logging as hf_logging
 
     from .models import freeze
-    from .trainers.pipeline import toy_reward_model, toy_sft_policy
+    from .pipeline import toy_reward_model, toy_sft_policy
 
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # no "Loading weights" bars for two tiny checkpoints
@@ -134,7 +134,7 @@ def run_method(
     doctor, metrics, loaded = None, None, False
     t0, c0 = time.perf_counter(), time.process_time()
     if method == "PPO":
-        from .trainers.pipeline import recall_ppo_run, remember_ppo_run
+        from .pipeline import recall_ppo_run, remember_ppo_run
         from .trainers.ppo import PPOConfig, train_ppo
 
         config = PPOConfig.toy(steps=steps, batch_size=64, eval_every=0, **overrides)
@@ -144,7 +144,7 @@ def run_method(
         if not loaded:
             result = train_ppo(
                 config, policy, world.reference, world.reward_model, world.tokenizer,
-                world.prompts, doctor=True, progress=False,
+                world.prompts, gold_fn=gold_scores, doctor=True, progress=False,
             )  # fmt: skip
             remember_ppo_run(result, *inputs)
         policy, doctor, metrics = result.policy, result.doctor, result.metrics
@@ -160,7 +160,7 @@ def run_method(
             config, policy, world.reference, world.tokenizer, world.cache["dpo_pairs"],
             reference_logps=world.cache["dpo_reference_logps"], eval_prompts=[], progress=False,
         )  # fmt: skip
-        doctor, metrics = result.doctor, result.metrics[1:]  # row 0 = before training
+        doctor, metrics = result.doctor, result.metrics
     elif method == "GRPO":
         from .trainers.grpo import GRPOConfig, train_grpo
 

@@ -251,7 +251,7 @@ def ensure_local(preset: Preset) -> None:
     elif preset.local_builder == "toy":
         raise ValueError(
             "the toy preset's models are GPT-2s trained by the toy pipeline "
-            "(rlhf_lessons.trainers.pipeline.toy_sft_policy / toy_reward_model), not loaded "
+            "(rlhf_lessons.pipeline.toy_sft_policy / toy_reward_model), not loaded "
             "with hf.py: use 'smoke' or a GPU preset here"
         )
 
@@ -1005,9 +1005,9 @@ def run_ppo(models: FullScaleModels, config=None, *, eval_every: int = 0, progre
             doctor: bool = True, out_dir=None):  # fmt: skip
     """Train the policy with the course's own `train_ppo` (trainers/ppo.py), unchanged.
 
-    Returns (PPOResult, evaluations): the trainer's per-step rows (its `gold` column is the toy
-    judge's and is set to None here: real text needs the gold model), and held-out
-    evaluations before training and every `eval_every` steps (gold from the gold model).
+    Returns (PPOResult, evaluations): the trainer's per-step rows (no `gold_fn` is passed, so
+    their `gold` column is None: real text needs the gold model), and held-out evaluations
+    before training and every `eval_every` steps (gold from the gold model).
     """
     from .trainers.ppo import train_ppo
 
@@ -1024,8 +1024,6 @@ def run_ppo(models: FullScaleModels, config=None, *, eval_every: int = 0, progre
         models.train_prompts, value_model=models.value_model, out_dir=out_dir,
         doctor=doctor, callback=callback, progress=progress,
     )  # fmt: skip
-    for row in result.metrics:
-        row["gold"] = None  # the toy judge's score of real text means nothing
     if not eval_every or config.steps % eval_every:
         evaluations.append({"step": config.steps, **evaluate(models, seed=config.seed + 1)})
     return result, evaluations

@@ -211,8 +211,8 @@ _add(
     Preset(
         name="toy",
         summary="the toy world of lessons 01-06: tiny GPT-2 models, seconds on a laptop CPU",
-        policy_id="toy",  # built by rlhf_lessons.trainers.pipeline.toy_sft_policy
-        reward_model_id="toy",  # rlhf_lessons.trainers.pipeline.toy_reward_model
+        policy_id="toy",  # built by rlhf_lessons.pipeline.toy_sft_policy
+        reward_model_id="toy",  # rlhf_lessons.pipeline.toy_reward_model
         gold_model_id="toy",  # the toy world's gold judge (rlhf_lessons.toy.gold_score)
         dataset_id="data/toy",
         lora_r=None,

@@ -110,7 +110,7 @@ def test_summary_lists_findings():
 @pytest.fixture(scope="module")
 def toy():
     from rlhf_lessons.toy import load_records
-    from rlhf_lessons.trainers.pipeline import toy_reward_model, toy_sft_policy
+    from rlhf_lessons.pipeline import toy_reward_model, toy_sft_policy
 
     def fresh():
         policy, tokenizer = toy_sft_policy(0)

@@ -1,4 +1,4 @@
-"""The toy checkpoint cache (trainers/pipeline.py): a model a lesson trained and `remember`ed is
+"""The toy checkpoint cache (pipeline.py): a model a lesson trained and `remember`ed is
 the one later lessons load, without training it again; a cold cache trains it."""
 
 from __future__ import annotations
@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-import rlhf_lessons.trainers.pipeline as pipeline
+import rlhf_lessons.pipeline as pipeline
+import rlhf_lessons.trainers.toy_models as toy_models
 from rlhf_lessons.trainers.reward_model import RewardModelConfig, train_reward_model
 from rlhf_lessons.trainers.sft import SFTConfig, train_sft
 
@@ -22,10 +23,10 @@ def _no_training(*args, **kwargs):
 
 def test_remembered_sft_policy_is_loaded_not_retrained(tmp_path, monkeypatch):
     monkeypatch.setenv("RLHF_LESSONS_CACHE", str(tmp_path))
-    config = SFTConfig.toy(steps=3, eval_every=0, eval_prompts=4)
+    config = SFTConfig.toy(steps=3, eval_every=0)
     trained = train_sft(config, progress=False).policy
     pipeline.remember(config, trained)
-    monkeypatch.setattr(pipeline, "train_sft", _no_training)
+    monkeypatch.setattr(toy_models, "train_sft", _no_training)
     loaded, _ = pipeline.toy_sft_policy(config=config)
     assert _same_weights(trained, loaded)
 
@@ -35,14 +36,14 @@ def test_remembered_reward_model_is_loaded_not_retrained(tmp_path, monkeypatch):
     config = RewardModelConfig.toy(steps=3)
     trained = train_reward_model(config, progress=False).reward_model
     pipeline.remember(config, trained)
-    monkeypatch.setattr(pipeline, "train_reward_model", _no_training)
+    monkeypatch.setattr(toy_models, "train_reward_model", _no_training)
     assert _same_weights(trained, pipeline.toy_reward_model(config=config))
 
 
 def test_cold_cache_trains_and_another_config_is_another_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setenv("RLHF_LESSONS_CACHE", str(tmp_path))
-    a = SFTConfig.toy(steps=2, eval_every=0, eval_prompts=4)
-    b = SFTConfig.toy(steps=3, eval_every=0, eval_prompts=4)
+    a = SFTConfig.toy(steps=2, eval_every=0)
+    b = SFTConfig.toy(steps=3, eval_every=0)
     pipeline.toy_sft_policy(config=a)
     pipeline.toy_sft_policy(config=b)
     assert len([p for p in tmp_path.iterdir() if p.name.startswith("sft-")]) == 2

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from rlhf_lessons.evaluate import evaluate_policy
+from rlhf_lessons.toy import gold_scores
 from rlhf_lessons.trainers import ppo
 from rlhf_lessons.trainers.ppo import AdaptiveKLController, PPOConfig, train_ppo
 
@@ -26,7 +27,7 @@ TIMING_KEYS = {"seconds", "cpu_seconds", "rollout_seconds", "score_seconds", "up
 @pytest.fixture(scope="module")
 def toy():
     from rlhf_lessons.toy import load_records
-    from rlhf_lessons.trainers.pipeline import toy_reward_model, toy_sft_policy
+    from rlhf_lessons.pipeline import toy_reward_model, toy_sft_policy
 
     def fresh():
         policy, tokenizer = toy_sft_policy(0)
@@ -43,8 +44,9 @@ def _run(toy, **overrides):
     policy, reference, reward_model, tokenizer = fresh()
     config = PPOConfig.toy(**overrides)
     result = train_ppo(
-        config, policy, reference, reward_model, tokenizer, train, doctor=False, progress=False
-    )
+        config, policy, reference, reward_model, tokenizer, train, gold_fn=gold_scores,
+        doctor=False, progress=False,
+    )  # fmt: skip
     return result, reference, reward_model, tokenizer
 
 
@@ -130,6 +132,20 @@ def test_default_run_raises_gold_above_the_sft_policy(toy, default_run):
     assert after["reward"] > before["reward"] + 0.8  # the proxy rose too
     assert 0.5 < after["kl"] < 8.0  # moved, but stayed near the reference
     assert after["eos_rate"] > 0.85  # measured 0.92
+
+
+def test_gold_comes_from_gold_fn_and_eval_prompts_follow_the_contract(toy):
+    """No gold_fn: the gold key stays, as None. Held-out evaluations at step 0, every
+    eval_every steps and at the end; a Doctor by default (doctor=None)."""
+    fresh, train, test = toy
+    policy, reference, reward_model, tokenizer = fresh()
+    config = PPOConfig.toy(steps=3, batch_size=8, eval_every=2)
+    result = train_ppo(config, policy, reference, reward_model, tokenizer, train,
+                       eval_prompts=test[:4], progress=False)  # fmt: skip
+    assert all(r["gold"] is None for r in result.metrics)
+    assert [e["step"] for e in result.evaluations] == [0, 2, 3]
+    assert all(e["gold"] is None and e["reward"] is not None for e in result.evaluations)
+    assert result.doctor is not None and result.stopped is None
 
 
 def test_metrics_rows_have_the_promised_fields(default_run):
@@ -313,7 +329,7 @@ def test_cli_writes_metrics_and_safetensors(tmp_path, capsys):
 
     out = tmp_path / "run"
     argv = ["ppo", "--seed", "0", "--steps", "2", "--out", str(out), "--batch-size", "16"]
-    assert main(argv + ["--no-progress"]) == 0
+    assert main(argv) == 0
     rows = [json.loads(line) for line in (out / "metrics.jsonl").open()]
     assert [r["step"] for r in rows] == [1, 2]
     for key in ("step", "reward", "gold", "kl", "seconds"):
@@ -323,7 +339,7 @@ def test_cli_writes_metrics_and_safetensors(tmp_path, capsys):
     saved = torch.load(out / "checkpoint" / "trainer_state.pt", weights_only=True)
     assert saved["extra"]["config"] == asdict(PPOConfig.toy(steps=2, batch_size=16))
     assert "PPO done" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="PPOConfig.beta"):
+    with pytest.raises(SystemExit, match="--beta must be a finite number >= 0, got -1.0"):
         main(["ppo", "--steps", "1", "--out", str(out), "--beta", "-1"])
     with pytest.raises(SystemExit, match="no checkpoint"):
         main(["ppo", "--steps", "1", "--out", str(tmp_path / "empty"), "--resume"])

@@ -15,12 +15,13 @@ The reference's logprobs never change, so they are computed once before training
 (`reference_logprobs`) and the reference is not called again during training: one model copy
 in memory while training, where PPO holds four.
 
-Metrics per step (OUT/metrics.jsonl): loss; accuracy (fraction of pairs whose implicit reward
-margin is > 0); chosen_reward and rejected_reward, the implicit rewards β·(log π - log π_ref)
-(Rafailov et al. 2023, Section 5); margin; seconds (the training step alone). Every
-`eval_every` steps (and at step 0, before training): gold, reward (proxy) and kl from
-`evaluate_policy` on held-out prompts, with the same seed each time, so that changes come from
-the policy and not from the sampling noise.
+Metrics per step (OUT/metrics.jsonl, from step 1): loss; accuracy (fraction of pairs whose
+implicit reward margin is > 0); chosen_reward and rejected_reward, the implicit rewards
+β·(log π - log π_ref) (Rafailov et al. 2023, Section 5); margin; seconds (the training step
+alone). With `eval_prompts`, at step 0 (before training, in `result.evaluations` only), every
+`eval_every` steps and at the end: gold (from `gold_fn`), reward (proxy) and kl from
+`evaluate_policy` on those held-out prompts, with the same seed each time, so that changes come
+from the policy and not from the sampling noise.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from dataclasses import dataclass, field
 import torch
 
 from ..batching import QueryBatch, encode_queries
-from ..doctor import Doctor
 from ..evaluate import MISSING_EOS_PENALTY, evaluate_policy
 from ..losses import dpo_loss
 from ..models import freeze
@@ -41,96 +41,58 @@ from ..runtime import set_seed
 from ..toy import load_records
 from .common import (
     MetricsWriter,
+    NonFiniteLoss,
     check_finite_loss,
     checkpoint_if_due,
     load_checkpoint,
     progress_bar,
 )
+from .contract import TrainerConfig, TrainResult, resolve_doctor, stop_on_non_finite
 
-__all__ = ["DPOConfig", "DPOResult", "reference_logprobs", "train_dpo", "add_arguments", "run_cli"]
+__all__ = ["DPOConfig", "DPOResult", "reference_logprobs", "train_dpo", "CONFIG", "run_cli"]
 
 
 @dataclass
-class DPOConfig:
+class DPOConfig(TrainerConfig):
     """Settings of one DPO run (toy defaults: gold rises clearly within 50 steps, ~2 s)."""
 
     seed: int = 0  # seeds the batch order and the evaluation samples
-    steps: int = 50  # optimizer steps
+    steps: int = 50  # optimizer steps (the pairs are reshuffled after each pass over them)
     batch_size: int = 64  # preference pairs per step (each pair = 2 sequences)
     lr: float = 1e-3  # AdamW learning rate (tiny models like large rates)
-    beta: float = (
-        0.1  # β > 0: strength of the implicit KL leash to the reference (Rafailov et al.: 0.1)
-    )
+    beta: float = 0.1  # β > 0: strength of the implicit KL leash to the reference
+    # (Rafailov et al.: 0.1; with β = 0 every pair's loss is log 2 and nothing is learned)
     max_grad_norm: float = 1.0  # gradient clipping
-    reference_batch_size: int = (
-        512  # sequences per forward pass when precomputing reference logprobs
-    )
+    reference_batch_size: int = 512  # sequences per forward pass when precomputing reference
+    # logprobs
     eval_every: int = 10  # steps between held-out evaluations (0 = only before and after training)
-    eval_prompts: int = 128  # held-out prompts (data/toy/prompts_test) sampled at each evaluation
     max_new_tokens: int = 14  # longest response sampled at evaluation
     temperature: float = 1.0  # sampling temperature at evaluation
-    missing_eos_penalty: float = (
-        MISSING_EOS_PENALTY  # proxy reward's penalty for no <eos> (eval only)
-    )
+    missing_eos_penalty: float = MISSING_EOS_PENALTY  # proxy reward's penalty for no <eos>
+    # (evaluation only)
     checkpoint_every: int = 50  # steps between atomic checkpoints when an out dir is given
     micro_batch_size: int = 0  # pairs per forward/backward, gradients accumulated over the
     # batch (0 = the whole batch at once): the same step with less memory (GPU presets)
 
-    def __post_init__(self):
-        if not isinstance(self.micro_batch_size, int) or self.micro_batch_size < 0:
-            raise ValueError(
-                f"DPOConfig.micro_batch_size must be an int >= 0, got {self.micro_batch_size!r}"
-            )
-        positive_ints = (
-            "steps",
-            "batch_size",
-            "reference_batch_size",
-            "eval_prompts",
-            "max_new_tokens",
-            "checkpoint_every",
-        )
-        for name in positive_ints:
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"DPOConfig.{name} must be a positive int, got {value!r}")
-        if not isinstance(self.eval_every, int) or self.eval_every < 0:
-            raise ValueError(f"DPOConfig.eval_every must be an int >= 0, got {self.eval_every!r}")
-        for name in ("lr", "beta", "max_grad_norm", "temperature"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-                hint = (
-                    " (with beta = 0 every pair's loss is log 2 and nothing is learned; DPO "
-                    "needs beta > 0, typically 0.1)"
-                    if name == "beta"
-                    else ""
-                )
-                raise ValueError(f"DPOConfig.{name} must be > 0, got {value!r}{hint}")
-        if self.missing_eos_penalty < 0:
-            raise ValueError(
-                f"DPOConfig.missing_eos_penalty must be >= 0, got {self.missing_eos_penalty}"
-            )
+    RULES = {
+        "steps": ">=1", "batch_size": ">=1", "lr": ">0", "max_grad_norm": ">0",
+        "reference_batch_size": ">=1", "eval_every": ">=0", "max_new_tokens": ">=1",
+        "temperature": ">0", "missing_eos_penalty": ">=0", "checkpoint_every": ">=1",
+        "micro_batch_size": ">=0",
+    }  # fmt: skip
+    TOY = {}  # the toy preset is the defaults
 
-    @classmethod
-    def toy(cls, **overrides) -> DPOConfig:
-        """The toy world's preset (the defaults), with any field overridden."""
-        return cls(**overrides)
+    def check(self) -> None:
+        if not self.beta > 0:
+            raise self.fail("beta", "> 0 (with beta = 0 every pair's loss is log 2 and nothing "
+                                    "is learned; DPO needs beta > 0, typically 0.1)")  # fmt: skip
 
 
-@dataclass
-class DPOResult:
-    """What `train_dpo` returns. `metrics` holds one dict per step (row 0 = before training)."""
+@dataclass(kw_only=True)
+class DPOResult(TrainResult):
+    """What `train_dpo` returns: the contract's TrainResult and the reference's one-off cost."""
 
-    policy: torch.nn.Module
-    config: DPOConfig
-    metrics: list[dict] = field(default_factory=list)
-    doctor: Doctor | None = None
     reference_seconds: float = 0.0  # time to precompute the reference logprobs (once)
-    train_seconds: float = 0.0  # time in training steps (evaluation excluded)
-
-    @property
-    def evaluations(self) -> list[dict]:
-        """The rows that carry a held-out evaluation (gold is not None)."""
-        return [r for r in self.metrics if r.get("gold") is not None]
 
 
 def encode_pairs(tokenizer, pairs: list[dict]) -> QueryBatch:
@@ -182,14 +144,20 @@ def train_dpo(
     pairs: list[dict] | QueryBatch | None = None,
     *,
     reference_logps: torch.Tensor | None = None,
-    eval_prompts: list[str] | None = None,
     reward_model=None,
+    gold_fn=None,
+    eval_prompts: list[str] | None = None,
     out_dir=None,
     resume: bool = False,
-    doctor: Doctor | None = None,
+    doctor=None,
+    callback=None,
     progress: bool = True,
 ) -> DPOResult:
     """Train `policy` (in place: pass a copy to keep the SFT policy) with the DPO loss.
+
+    Introduced in 06_dpo_and_grpo (Rafailov et al. 2023). DPO learns from pairs, not prompts and
+    rewards, so its positional arguments are (config, policy, reference, tokenizer, pairs); the
+    keyword arguments mean what trainers/contract.py says.
 
     Args:
         config: DPOConfig (None = the toy preset).
@@ -201,15 +169,14 @@ def train_dpo(
             or the QueryBatch `encode_pairs` made of them (to skip tokenising again).
         reference_logps: (2N,) log π_ref of the encoded pairs from `reference_logprobs`, to
             reuse across runs on the same pairs and reference (None = computed now, once).
-        eval_prompts: held-out prompts (None = the first config.eval_prompts of prompts_test;
-            [] = no held-out evaluation at all, e.g. when the caller evaluates).
         reward_model: optional; only to report the proxy reward at evaluation. DPO never
             trains against it.
-        out_dir: where metrics.jsonl and the checkpoint go (None = nowhere).
-        resume: continue from out_dir/checkpoint.
-        doctor: a Doctor to report to (None = a new Doctor("dpo")).
+        gold_fn: the true score of responses, reported at evaluation (None = no gold).
+        eval_prompts: held-out prompts evaluated at step 0, every `config.eval_every` steps and
+            at the end (None or [] = no held-out evaluation).
+        out_dir, resume, doctor, callback, progress: as in the contract.
     """
-    config = config or DPOConfig.toy()
+    config = config if config is not None else DPOConfig.toy()
     if not isinstance(config, DPOConfig):
         raise TypeError(f"config must be a DPOConfig, got {type(config).__name__}")
     if resume and out_dir is None:
@@ -217,9 +184,7 @@ def train_dpo(
     g = set_seed(config.seed)
     if pairs is None:
         pairs = load_records("pairs_train")
-    if eval_prompts is None:
-        eval_prompts = [r["prompt"] for r in load_records("prompts_test")][: config.eval_prompts]
-    doctor = doctor or Doctor("dpo", verbose=progress)
+    doctor = resolve_doctor(doctor, "dpo", progress)
     if policy is reference:
         raise ValueError("policy and reference are the same object: pass a copy of the SFT policy")
     freeze(reference)
@@ -250,6 +215,7 @@ def train_dpo(
     if resume:
         start, _ = load_checkpoint(out_dir, {"policy": policy}, {"policy": optimizer}, g)
     log = MetricsWriter(out_dir, resume_step=start if resume else None)
+    evaluations: list[dict] = []
 
     def evaluate(row: dict) -> dict:
         if not eval_prompts:
@@ -264,14 +230,15 @@ def train_dpo(
             temperature=config.temperature,
             seed=config.seed,
             missing_eos_penalty=config.missing_eos_penalty,
+            gold_fn=gold_fn,
         )
         row.update(gold=ev["gold"], reward=ev["reward"], kl=ev["kl"], eos_rate=ev["eos_rate"])
+        evaluations.append({k: row[k] for k in ("step", "gold", "reward", "kl", "eos_rate")})
         return row
 
-    if start == 0:  # row 0: the starting point (the SFT policy), before any update
-        row0 = {"step": 0, "loss": None, "accuracy": None, "seconds": 0.0}
-        log.write(evaluate(row0))
-    train_seconds = 0.0
+    if start == 0 and eval_prompts:  # step 0: the starting point (the SFT policy)
+        evaluate({"step": 0})
+    train_seconds, stopped = 0.0, None
     policy.train()
     bar = progress_bar(range(start + 1, config.steps + 1), desc="DPO", disable=not progress)
     for step in bar:
@@ -288,9 +255,18 @@ def train_dpo(
 
             # 3. the DPO loss: Bradley–Terry on implicit rewards β·log π_θ/π_ref
             loss = dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, config.beta)
-            check_finite_loss(loss, step)
+            try:
+                check_finite_loss(loss, step)
+            except NonFiniteLoss as exc:
+                stopped = stop_on_non_finite(exc, progress)
+                break
             (loss * (len(chunk) / len(idx))).backward()  # accumulates: Σ (b/B)·mean_b = mean_B
             policy_logps.append(logps.detach().view(2, -1))  # (2, b)
+        if stopped is not None:  # nothing of this step is applied or written
+            optimizer.zero_grad()
+            if doctor is not None:
+                doctor.check(step, {"loss": float("nan")})
+            break
         policy_chosen, policy_rejected = torch.cat(policy_logps, dim=1)  # (B,), (B,)
         ref_chosen, ref_rejected = ref_logps[idx], ref_logps[idx + n_pairs]  # (B,), (B,)
         if len(policy_logps) > 1:  # the batch's loss, for the log
@@ -322,56 +298,41 @@ def train_dpo(
             evaluate(row)
             policy.train()
         log.write(row)
-        doctor.check(step, {k: v for k, v in row.items() if v is not None})
+        if doctor is not None:
+            doctor.check(step, {k: v for k, v in row.items() if v is not None})
+        if callback is not None:
+            callback(row)
         bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['accuracy']:.2f}", refresh=False)
         checkpoint_if_due(out_dir, step, config, policy, optimizer, g)
     policy.eval()
-    return DPOResult(policy, config, log.rows, doctor, reference_seconds, train_seconds)
+    return DPOResult(
+        policy=policy, config=config, metrics=log.rows, evaluations=evaluations, doctor=doctor,
+        stopped=stopped, train_seconds=train_seconds, reference_seconds=reference_seconds,
+    )  # fmt: skip
 
 
-# ── command line: python -m rlhf_lessons dpo --preset toy --seed S --steps N --out DIR ──────
+# ── the command line: python -m rlhf_lessons dpo --steps N --out DIR (flags from DPOConfig) ──
+CONFIG = DPOConfig
 
 
-def add_arguments(parser) -> None:
-    """DPO's flags beyond the common ones (--preset, --seed, --steps, --out, --resume)."""
-    parser.add_argument("--beta", type=float, help="KL strength beta > 0 (toy: 0.1)")
-    parser.add_argument("--lr", type=float, help="learning rate (toy: 1e-3)")
-    parser.add_argument("--batch-size", type=int, help="preference pairs per step (toy: 64)")
-    parser.add_argument("--eval-every", type=int, help="steps between evaluations (toy: 10)")
+def run_cli(config: DPOConfig, *, out_dir, resume: bool) -> DPOResult:
+    """`python -m rlhf_lessons dpo`: the cached toy SFT policy trained with DPO on the toy pairs."""
+    from ..toy import gold_scores
+    from .toy_models import toy_reward_model, toy_sft_policy
 
-
-def run_cli(args) -> DPOResult:
-    """Train the cached toy SFT policy with DPO on data/toy/pairs_train.jsonl."""
-    from .pipeline import toy_reward_model, toy_sft_policy
-
-    preset = getattr(args, "preset", "toy") or "toy"
-    if preset != "toy":
-        raise ValueError(f"dpo: unknown --preset {preset!r}; this command knows 'toy'")
-    overrides = {
-        "seed": args.seed,
-        "steps": args.steps,
-        "beta": getattr(args, "beta", None),
-        "lr": getattr(args, "lr", None),
-        "batch_size": getattr(args, "batch_size", None),
-        "eval_every": getattr(args, "eval_every", None),
-    }
-    config = DPOConfig.toy(**{k: v for k, v in overrides.items() if v is not None})
     sft_policy, tokenizer = toy_sft_policy(seed=config.seed)
     reward_model = toy_reward_model(seed=config.seed)
-    policy = copy.deepcopy(sft_policy)
+    eval_prompts = [r["prompt"] for r in load_records("prompts_test")][:128]
     result = train_dpo(
-        config,
-        policy,
-        sft_policy,
-        tokenizer,
-        reward_model=reward_model,
-        out_dir=args.out,
-        resume=args.resume,
-    )
+        config, copy.deepcopy(sft_policy), sft_policy, tokenizer, reward_model=reward_model,
+        gold_fn=gold_scores, eval_prompts=eval_prompts, out_dir=out_dir, resume=resume,
+    )  # fmt: skip
+    if result.stopped:
+        raise SystemExit(f"error: dpo stopped: {result.stopped}")
     first, last = result.evaluations[0], result.evaluations[-1]
     print(
         f"DPO done: loss {result.metrics[-1]['loss']:.3f}, accuracy "
         f"{result.metrics[-1]['accuracy']:.2f}; gold {first['gold']:.2f} -> {last['gold']:.2f}, "
-        f"KL {last['kl']:.2f}; saved to {args.out}/checkpoint/policy"
+        f"KL {last['kl']:.2f}; saved to {out_dir}/checkpoint/policy"
     )
     return result

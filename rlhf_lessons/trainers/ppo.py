@@ -43,13 +43,12 @@ import torch.nn.functional as F
 
 from ..advantages import gae, whiten
 from ..batching import QueryBatch, decode_responses, encode_prompts
-from ..doctor import Doctor
 from ..evaluate import MISSING_EOS_PENALTY, ended_with_eos, evaluate_policy
 from ..losses import kl_k3, ppo_clip_loss, value_loss
 from ..models import forward_logits, freeze, reward_scores, scalar_outputs
 from ..rollout import generate, response_logprobs
 from ..runtime import set_seed
-from ..toy.judge import gold_score
+from ..toy import load_records
 from .common import (
     MetricsWriter,
     NonFiniteLoss,
@@ -58,6 +57,7 @@ from .common import (
     progress_bar,
     save_checkpoint,
 )
+from .contract import TrainerConfig, TrainResult, resolve_doctor, stop_on_non_finite
 
 __all__ = [
     "PPOConfig",
@@ -74,14 +74,14 @@ __all__ = [
     "exact_token_kl",
     "ppo_step",
     "train_ppo",
-    "add_arguments",
+    "CONFIG",
     "run_cli",
 ]
 
 
 # ── the settings ─────────────────────────────────────────────────────────────────────────────
 @dataclass
-class PPOConfig:
+class PPOConfig(TrainerConfig):
     """Settings of one PPO run (toy-world defaults, measured: gold of the SFT policy's samples
     rises from about 0 to about 0.7 in 30 steps; beta 0.1 closes most of the gap to J*(0.1))."""
 
@@ -113,59 +113,31 @@ class PPOConfig:
     # TRL's local_rollout_forward_batch_size. The GPU presets score a mini-batch at a time: each
     # pass holds its rows' logits, rows x tokens x vocabulary (151,936 columns for Qwen2.5)
 
-    def __post_init__(self):
-        def fail(name, expected):
-            raise ValueError(f"PPOConfig.{name} must be {expected}, got {getattr(self, name)!r}")
+    RULES = {
+        "steps": ">=1", "batch_size": ">=1", "ppo_epochs": ">=1", "num_minibatches": ">=1",
+        "max_new_tokens": ">=1", "eval_every": ">=0", "checkpoint_every": ">=0",
+        "kl_horizon": ">=0", "forward_batch_size": ">=0", "lr": ">0", "adam_eps": ">0",
+        "max_grad_norm": ">0", "clip_eps": ">0", "vf_clip": ">0", "temperature": ">0",
+        "beta": ">=0", "vf_coef": ">=0", "missing_eos_penalty": ">=0", "kl_target": ">=0",
+        "gamma": "[0,1]", "lam": "[0,1]",
+    }  # fmt: skip
+    TOY = {}  # the toy preset is the defaults
 
-        for name in ("seed",):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool):
-                fail(name, "an int")
-        for name in ("steps", "batch_size", "ppo_epochs", "num_minibatches", "max_new_tokens"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                fail(name, "a positive int")
-        for name in ("eval_every", "checkpoint_every", "kl_horizon", "forward_batch_size"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                fail(name, "an int >= 0")
-        for name in ("lr", "adam_eps", "max_grad_norm", "clip_eps", "vf_clip", "temperature"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or not v > 0 or v != v:
-                fail(name, "a number > 0")
-        for name in ("beta", "vf_coef", "missing_eos_penalty", "kl_target"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or not v >= 0:
-                fail(name, "a number >= 0")
-        for name in ("gamma", "lam"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 1:
-                fail(name, "a number in [0, 1]")
+    def check(self) -> None:
         if self.batch_size % self.num_minibatches:
-            raise ValueError(
-                f"PPOConfig.batch_size ({self.batch_size}) must be divisible by "
-                f"PPOConfig.num_minibatches ({self.num_minibatches})"
-            )
+            raise self.fail("num_minibatches", f"a divisor of batch_size ({self.batch_size})")
         if self.batch_size // self.num_minibatches < 2:
-            raise ValueError(
-                f"PPOConfig.num_minibatches ({self.num_minibatches}) leaves fewer than 2 responses "
-                f"per minibatch (batch_size {self.batch_size}): advantages cannot be whitened"
+            raise self.fail(
+                "num_minibatches",
+                f"at most batch_size / 2 ({self.batch_size // 2}): a minibatch needs 2 responses "
+                "to whiten its advantages",
             )
         if self.adaptive_kl and not (self.beta > 0 and self.kl_target > 0 and self.kl_horizon > 0):
-            raise ValueError(
-                "PPOConfig.adaptive_kl needs beta > 0 (its starting value), kl_target > 0 and "
-                f"kl_horizon > 0, got beta={self.beta}, kl_target={self.kl_target}, "
-                f"kl_horizon={self.kl_horizon}"
+            raise self.fail(
+                "adaptive_kl",
+                "False unless beta > 0 (its starting value), kl_target > 0 and kl_horizon > 0 "
+                f"(beta={self.beta}, kl_target={self.kl_target}, kl_horizon={self.kl_horizon})",
             )
-
-    @classmethod
-    def toy(cls, **overrides) -> PPOConfig:
-        """The toy world's preset (the defaults), with any field overridden by name."""
-        return cls(**overrides)
-
-    def replace(self, **overrides) -> PPOConfig:
-        """A copy with some fields changed (validated again)."""
-        return type(self)(**{**asdict(self), **overrides})
 
     @property
     def minibatch_size(self) -> int:
@@ -464,8 +436,12 @@ def ppo_step(
     beta: float,
     generator: torch.Generator | None = None,
     step: int = 0,
+    gold_fn=None,
 ) -> tuple[dict, Rollout]:
-    """One PPO step on one batch of prompts (B, P): steps 1-6. Returns (metrics row, rollout)."""
+    """One PPO step on one batch of prompts (B, P): steps 1-6. Returns (metrics row, rollout).
+
+    `gold_fn(texts) -> scores`: the true score of the responses, logged as "gold" (None = no gold).
+    """
     t0, c0 = time.perf_counter(), time.process_time()
     # 1. rollout
     batch = rollout(policy, prompt_ids, prompt_mask, tokenizer, config, generator)  # (B, L)
@@ -489,7 +465,7 @@ def ppo_step(
     row = {
         "step": step,
         "reward": ro.scores.mean().item(),  # proxy: what PPO maximises (RM score, EOS penalty)
-        "gold": sum(gold_score(t) for t in texts) / len(texts),  # the hidden judge
+        "gold": _mean(gold_fn(texts)) if gold_fn is not None else None,  # the hidden judge
         "kl": kl_per_response.mean().item(),  # nats per response, sequence KL to the reference
         "objective": (ro.scores - beta * kl_per_response).mean().item(),  # r - beta·KL
         "beta": beta,
@@ -515,18 +491,17 @@ def ppo_step(
     return row, ro
 
 
-# ── the whole run ────────────────────────────────────────────────────────────────────────────
-@dataclass
-class PPOResult:
-    """What `train_ppo` returns: the trained models, one metrics row per step, the doctor."""
+def _mean(values) -> float:
+    values = list(values)
+    return sum(values) / len(values)
 
-    policy: torch.nn.Module
-    value_model: torch.nn.Module
-    config: PPOConfig
-    metrics: list[dict] = field(default_factory=list)
-    evaluations: list[dict] = field(default_factory=list)  # held-out rows (eval_every)
-    doctor: Doctor | None = None
-    stopped: str | None = None  # why the run stopped early (non-finite loss), else None
+
+# ── the whole run ────────────────────────────────────────────────────────────────────────────
+@dataclass(kw_only=True)
+class PPOResult(TrainResult):
+    """What `train_ppo` returns: the contract's TrainResult, the value model, the last samples."""
+
+    value_model: torch.nn.Module | None = None  # the trained value model
     samples: list[str] = field(default_factory=list)  # the last rollout's responses
 
 
@@ -546,39 +521,45 @@ def _trim_left(ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, tor
 
 
 def train_ppo(
-    config: PPOConfig,
+    config: PPOConfig | None,
     policy,
     reference,
     reward_model,
     tokenizer,
-    prompts: list[str],
+    prompts: list[str] | None = None,
     *,
     value_model=None,
+    gold_fn=None,
     eval_prompts: list[str] | None = None,
     out_dir=None,
     resume: bool = False,
-    doctor: Doctor | bool | None = True,
+    doctor=None,
     callback=None,
     progress: bool = True,
 ) -> PPOResult:
     """Train `policy` with PPO against `reward_model`, kept near `reference` by the KL penalty.
 
-    Introduced in 04_ppo_loop. The policy and the value model are trained in place; the
-    reference and the reward model are frozen. `reference=None` freezes a copy of the policy;
-    `value_model=None` copies the reward model (see `value_model_from_reward_model`).
+    Introduced in 04_ppo_loop. The arguments mean what trainers/contract.py says. The policy
+    and the value model are trained in place; the reference and the reward model are frozen.
+    `reference=None` freezes a copy of the policy; `value_model=None` copies the reward model
+    (see `value_model_from_reward_model`).
 
     Args:
-        prompts: training prompts (texts); each step draws `batch_size` of them at random.
-        eval_prompts: held-out prompts scored every `config.eval_every` steps and at the end.
-        out_dir: run folder for metrics.jsonl and checkpoint/ (None: nothing written).
-        resume: continue from out_dir/checkpoint; the metrics equal an uninterrupted run's.
-        doctor: a `Doctor`, True (a new one, printing), or False/None (no checks).
+        prompts: training prompts (texts); each step draws `batch_size` of them at random
+            (None = the toy world's prompts_train).
+        gold_fn: the true score of each response, logged as "gold" (None = no gold).
+        eval_prompts: held-out prompts scored at step 0, every `config.eval_every` steps and
+            at the end (None = none).
+        doctor: a `Doctor`; None = a new one (printing when progress is on); False = no checks.
         callback: called as callback(row) after every step (e.g. a `plots.training.LivePlot`).
     Returns: PPOResult. A non-finite loss stops the run (result.stopped says why); the last
     good checkpoint in out_dir is kept.
     """
+    config = config if config is not None else PPOConfig.toy()
     if not isinstance(config, PPOConfig):
         raise TypeError(f"config must be a PPOConfig, got {type(config).__name__}")
+    if prompts is None:
+        prompts = [r["prompt"] for r in load_records("prompts_train")]
     if not prompts:
         raise ValueError("prompts must be a non-empty list of prompt texts")
     if resume and out_dir is None:
@@ -587,9 +568,7 @@ def train_ppo(
     device = _device(policy)
     if device.type != "cpu":
         g = torch.Generator(device=device).manual_seed(config.seed)
-    if doctor is True:
-        doctor = Doctor("ppo", verbose=progress)
-    doctor = doctor or None
+    doctor = resolve_doctor(doctor, "ppo", progress)
 
     # The four models: policy (trained), reference (frozen), reward model (frozen), value model.
     _disable_dropout(policy)
@@ -614,7 +593,11 @@ def train_ppo(
         kl_ctl.beta = extra.get("beta", config.beta)
     log = MetricsWriter(out_dir, resume_step=start if resume else None)
     evaluations: list[dict] = []
-    stopped, last_rollout = None, None
+    stopped, last_rollout, train_seconds = None, None, 0.0
+
+    def evaluate(step):
+        evaluations.append(_evaluate(policy, reference, reward_model, tokenizer, eval_prompts,
+                                     config, step, gold_fn))  # fmt: skip
 
     def checkpoint(step):
         save_checkpoint(
@@ -626,6 +609,8 @@ def train_ppo(
             {"beta": kl_ctl.beta, "config": asdict(config)},
         )
 
+    if eval_prompts and start == 0:
+        evaluate(0)
     bar = progress_bar(range(start + 1, config.steps + 1), desc="PPO", disable=not progress)
     for step in bar:
         if config.anneal_lr:  # lr falls from config.lr at step 1 towards 0 after the last step
@@ -636,21 +621,19 @@ def train_ppo(
         try:
             row, last_rollout = ppo_step(
                 policy, reference, reward_model, value_model, optimizer, tokenizer,
-                ids, mask, config, kl_ctl.beta, g, step,
+                ids, mask, config, kl_ctl.beta, g, step, gold_fn,
             )  # fmt: skip
         except NonFiniteLoss as exc:
-            stopped = str(exc)
+            stopped = stop_on_non_finite(exc, progress)
             if doctor is not None:
                 doctor.check(step, {"loss": float("nan")})
-            if progress:
-                print(stopped)
             break
+        train_seconds += row["seconds"]
         if config.adaptive_kl:
             kl_ctl.update(row["kl"], config.batch_size)
-        if eval_prompts and config.eval_every and step % config.eval_every == 0:
-            evaluations.append(
-                _evaluate(policy, reference, reward_model, tokenizer, eval_prompts, config, step)
-            )
+        due = (config.eval_every and step % config.eval_every == 0) or step == config.steps
+        if eval_prompts and due:
+            evaluate(step)
         log.write(row)
         if doctor is not None:
             doctor.check(step, row)
@@ -658,7 +641,6 @@ def train_ppo(
             callback(row)
         bar.set_postfix(
             reward=f"{row['reward']:.2f}",
-            gold=f"{row['gold']:.2f}",
             kl=f"{row['kl']:.1f}",
             refresh=False,
         )
@@ -672,92 +654,54 @@ def train_ppo(
     if last_rollout is not None:
         b = last_rollout.batch
         samples = decode_responses(tokenizer, b.response_ids, b.response_mask)
-    return PPOResult(policy, value_model, config, log.rows, evaluations, doctor, stopped, samples)
+    return PPOResult(
+        policy=policy, config=config, metrics=log.rows, evaluations=evaluations, doctor=doctor,
+        stopped=stopped, train_seconds=train_seconds, value_model=value_model, samples=samples,
+    )  # fmt: skip
 
 
-def _evaluate(policy, reference, reward_model, tokenizer, prompts, config, step) -> dict:
+def _evaluate(policy, reference, reward_model, tokenizer, prompts, config, step, gold_fn) -> dict:
     ev = evaluate_policy(
         policy, tokenizer, prompts, reward_model=reward_model, reference=reference,
         max_new_tokens=config.max_new_tokens, temperature=config.temperature,
         seed=config.seed + 1_000_003, missing_eos_penalty=config.missing_eos_penalty,
+        gold_fn=gold_fn,
     )  # fmt: skip
     policy.train()
     return {"step": step, **{k: ev[k] for k in ("reward", "gold", "kl", "eos_rate")}}
 
 
-# ── the command line: python -m rlhf_lessons ppo --preset toy --seed S --steps N --out DIR ──
-_CLI_FIELDS = {  # flag -> (PPOConfig field, type, help)
-    "--beta": ("beta", float, "KL coefficient (toy: 0.1; 0 = no KL penalty)"),
-    "--clip-eps": ("clip_eps", float, "PPO clip range (toy: 0.2; 1000 = no clipping)"),
-    "--lr": ("lr", float, "Adam learning rate (toy: 3e-4)"),
-    "--batch-size": ("batch_size", int, "prompts per rollout batch (toy: 64)"),
-    "--ppo-epochs": ("ppo_epochs", int, "passes over each rollout batch (toy: 4)"),
-    "--num-minibatches": ("num_minibatches", int, "minibatches per epoch (toy: 2)"),
-    "--kl-target": ("kl_target", float, "adaptive KL target in nats (with --adaptive-kl)"),
-    "--checkpoint-every": ("checkpoint_every", int, "steps between checkpoints (toy: 10)"),
-}
+# ── the command line: python -m rlhf_lessons ppo --steps N --out DIR (flags from PPOConfig) ──
+CONFIG = PPOConfig
 
 
-def add_arguments(parser) -> None:
-    """The ppo command's flags beyond the common ones (--preset --seed --steps --out --resume)."""
-    for flag, (_, type_, help_text) in _CLI_FIELDS.items():
-        parser.add_argument(flag, type=type_, help=help_text)
-    parser.add_argument(
-        "--adaptive-kl", action="store_true", help="adapt beta towards --kl-target (Ziegler 2019)"
-    )
-    parser.add_argument(
-        "--no-progress", action="store_true", help="no progress bar (logs stay in metrics.jsonl)"
-    )
-
-
-def config_from_args(args) -> PPOConfig:
-    if getattr(args, "preset", "toy") != "toy":
-        raise SystemExit(f"--preset {args.preset!r}: the ppo command has the 'toy' preset only")
-    overrides = {"seed": args.seed}
-    if args.steps is not None:
-        overrides["steps"] = args.steps
-    for flag, (name, _, _) in _CLI_FIELDS.items():
-        value = getattr(args, flag.lstrip("-").replace("-", "_"), None)
-        if value is not None:
-            overrides[name] = value
-    if getattr(args, "adaptive_kl", False):
-        overrides["adaptive_kl"] = True
-    try:
-        return PPOConfig.toy(**overrides)
-    except ValueError as exc:
-        raise SystemExit(f"ppo: {exc}") from None
-
-
-def run_cli(args) -> PPOResult:
+def run_cli(config: PPOConfig, *, out_dir, resume: bool) -> PPOResult:
     """`python -m rlhf_lessons ppo`: load (or train) the toy SFT policy and reward model, run PPO."""
     from ..models import save_model
-    from ..toy import load_records
-    from .pipeline import toy_reward_model, toy_sft_policy
+    from ..toy import gold_scores
+    from .toy_models import toy_reward_model, toy_sft_policy
 
-    config = config_from_args(args)
-    progress = not getattr(args, "no_progress", False)
     policy, tokenizer = toy_sft_policy(seed=config.seed)
     reference, _ = toy_sft_policy(seed=config.seed)
     reward_model = toy_reward_model(seed=config.seed)
     prompts = [r["prompt"] for r in load_records("prompts_train")]
     eval_prompts = [r["prompt"] for r in load_records("prompts_test")]
-    before = _evaluate(policy, reference, reward_model, tokenizer, eval_prompts, config, 0)
-    try:
-        result = train_ppo(
-            config, policy, reference, reward_model, tokenizer, prompts,
-            out_dir=args.out, resume=args.resume, progress=progress,
-        )  # fmt: skip
-    except FileNotFoundError as exc:  # --resume without a checkpoint
-        raise SystemExit(f"ppo: {exc}") from None
+    before = _evaluate(policy, reference, reward_model, tokenizer, eval_prompts, config, 0,
+                       gold_scores)  # fmt: skip
+    result = train_ppo(
+        config, policy, reference, reward_model, tokenizer, prompts, gold_fn=gold_scores,
+        out_dir=out_dir, resume=resume,
+    )  # fmt: skip
     if result.stopped:
-        raise SystemExit(f"ppo: {result.stopped}")
-    after = _evaluate(result.policy, reference, reward_model, tokenizer, eval_prompts, config, 0)
-    save_model(result.policy, f"{args.out}/policy", tokenizer)
+        raise SystemExit(f"error: ppo stopped: {result.stopped}")
+    after = _evaluate(result.policy, reference, reward_model, tokenizer, eval_prompts, config, 0,
+                      gold_scores)  # fmt: skip
+    save_model(result.policy, f"{out_dir}/policy", tokenizer)
     print(
         f"PPO done ({config.steps} steps). Held-out prompts, SFT → PPO: "
         f"gold {before['gold']:.2f} → {after['gold']:.2f}, proxy reward {before['reward']:.2f} → "
-        f"{after['reward']:.2f}, KL {after['kl']:.2f} nats. Saved to {args.out}/policy; "
-        f"metrics in {args.out}/metrics.jsonl"
+        f"{after['reward']:.2f}, KL {after['kl']:.2f} nats. Saved to {out_dir}/policy; "
+        f"metrics in {out_dir}/metrics.jsonl"
     )
     if result.doctor is not None:
         print(result.doctor.summary())

@@ -373,7 +373,7 @@ and every 50 steps sample from the policy and score it. About 150 steps are enou
     code(
         """
 # NBVAL_IGNORE_OUTPUT
-from rlhf_lessons.trainers.pipeline import remember
+from rlhf_lessons.pipeline import remember
 from rlhf_lessons.trainers.sft import SFTConfig, train_sft
 
 config = SFTConfig.toy(steps=150)

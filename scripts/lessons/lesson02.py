@@ -233,7 +233,7 @@ chosen and the rejected queries of 64 pairs and takes an AdamW step on `reward_m
     code(
         """
 # NBVAL_IGNORE_OUTPUT
-from rlhf_lessons.trainers.pipeline import remember
+from rlhf_lessons.pipeline import remember
 from rlhf_lessons.trainers.reward_model import RewardModelConfig, train_reward_model
 
 config = RewardModelConfig.toy()
@@ -301,7 +301,7 @@ score (no penalty for a missing `<eos>`).
         """
 # NBVAL_IGNORE_OUTPUT
 from rlhf_lessons.evaluate import evaluate_policy
-from rlhf_lessons.trainers.pipeline import toy_sft_policy
+from rlhf_lessons.pipeline import toy_sft_policy
 
 policy, _ = toy_sft_policy()
 prompts = [r["prompt"] for r in load_records("prompts_test")]

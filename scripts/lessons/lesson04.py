@@ -98,7 +98,7 @@ from IPython.display import Markdown, display
 from rlhf_lessons.models import count_parameters, freeze
 from rlhf_lessons.toy import load_records
 from rlhf_lessons.trainers import ppo
-from rlhf_lessons.trainers.pipeline import toy_reward_model, toy_sft_policy
+from rlhf_lessons.pipeline import toy_reward_model, toy_sft_policy
 from rlhf_lessons.trainers.ppo import PPOConfig
 
 policy, tokenizer = toy_sft_policy(seed=0)      # trained: starts as the SFT model
@@ -351,7 +351,7 @@ on the same samples, but the trainer never sees it.
         """
 # NBVAL_IGNORE_OUTPUT
 from rlhf_lessons.plots.training import LivePlot
-from rlhf_lessons.trainers.pipeline import remember_ppo_run
+from rlhf_lessons.pipeline import remember_ppo_run
 from rlhf_lessons.trainers.ppo import train_ppo
 
 policy, _ = toy_sft_policy(seed=0)  # fresh: the step above changed the old one

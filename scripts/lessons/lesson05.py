@@ -62,7 +62,7 @@ from IPython.display import Markdown, display
 from rlhf_lessons.doctor import Doctor
 from rlhf_lessons.plots.training import plot_gold_vs_sqrt_kl, plot_runs
 from rlhf_lessons.toy import load_records
-from rlhf_lessons.trainers.pipeline import toy_reward_model, toy_sft_policy
+from rlhf_lessons.pipeline import toy_reward_model, toy_sft_policy
 from rlhf_lessons.trainers.ppo import PPOConfig, train_ppo
 
 reference, tokenizer = toy_sft_policy(seed=0)
