@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+from pathlib import Path
 
 COMMANDS = {
     "sft": ("rlhf_lessons.trainers.sft", "supervised fine-tuning on demonstrations (lesson 01)"),
@@ -48,6 +50,16 @@ def _add_config_flags(parser, config_cls) -> None:
         action.required = False
 
 
+def _one_line_error(parser):
+    """argparse's errors as one line on stderr (no usage block), exit status 2."""
+
+    def error(message):
+        parser.exit(2, f"error: {parser.prog}: {message} (see --help)\n")
+
+    parser.error = error
+    return parser
+
+
 def _command_module(name: str):
     try:
         return importlib.import_module(COMMANDS[name][0])
@@ -56,8 +68,8 @@ def _command_module(name: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m rlhf_lessons", description=__doc__.splitlines()[0]
+    parser = _one_line_error(
+        argparse.ArgumentParser(prog="python -m rlhf_lessons", description=__doc__.splitlines()[0])
     )
     from transformers import HfArgumentParser
 
@@ -69,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(
             name, help=help_text, description=help_text, formatter_class=argparse.HelpFormatter
         )
+        _one_line_error(p)
         p.add_argument("--preset", default="toy", help="named set of config values (default: toy)")
         p.add_argument(
             "--out", required=True, help="run folder: metrics.jsonl and checkpoint/ go here"
@@ -104,6 +117,31 @@ def _flag(field_name: str) -> str:
     return "--" + field_name.replace("_", "-")
 
 
+def check_out_dir(out: str, resume: bool) -> None:
+    """--out must be a folder this process can write (made if missing); --resume needs a whole
+    checkpoint in it. Each problem is one line naming the flag (SystemExit)."""
+    path = Path(out)
+    for parent in [path, *path.parents]:
+        if parent.exists() and not parent.is_dir():
+            where = "is a file" if parent == path else f"is below {parent}, a file"
+            raise SystemExit(f"error: --out {out} {where}; expected a folder (new or existing)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SystemExit(f"error: --out {out} cannot be created ({exc.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise SystemExit(f"error: --out {out} is not writable; expected a folder you can write")
+    if resume:
+        from .trainers.common import verify_checkpoint
+
+        try:
+            verify_checkpoint(path)
+        except (FileNotFoundError, ValueError) as exc:
+            raise SystemExit(
+                f"error: --resume: {exc}; expected OUT/checkpoint from an earlier run"
+            ) from None
+
+
 def _run_generated(module, args) -> None:
     """A command whose flags come from its Config: preset + given flags -> config -> run_cli."""
     from .trainers.contract import ConfigError
@@ -123,6 +161,7 @@ def _run_generated(module, args) -> None:
         raise SystemExit(
             f"error: {_flag(exc.field)} must be {exc.expected}, got {exc.value!r}"
         ) from None
+    check_out_dir(args.out, args.resume)
     module.run_cli(config, out_dir=args.out, resume=args.resume)
 
 
@@ -133,15 +172,16 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from .runtime import set_threads
 
-    set_threads(args.threads)
+    try:
+        set_threads(args.threads)
+    except ValueError as exc:
+        source = "--threads" if args.threads is not None else "$RLHF_LESSONS_THREADS"
+        raise SystemExit(f"error: {source} must be an int >= 1 ({exc})") from None
     module = _command_module(args.command)
     if hasattr(module, "CONFIG"):
         _run_generated(module, args)
         return 0
-    if args.preset != "toy" and args.command in ("sft", "reward-model"):
-        raise SystemExit(
-            f"--preset {args.preset!r}: the {args.command} command only has the 'toy' preset"
-        )
+    check_out_dir(args.out, args.resume)  # a trainer still on hand-written flags (grpo)
     module.run_cli(args)
     return 0
 

@@ -98,12 +98,78 @@ def test_reward_model_resume_continues(tmp_path):
     assert [r["step"] for r in _rows(out)] == [1, 2, 3, 4]
 
 
-def test_resume_without_checkpoint_and_bad_flags_are_clear_errors(tmp_path, capsys):
-    with pytest.raises(FileNotFoundError, match="no checkpoint to resume from"):
-        main(["sft", "--steps", "2", "--out", str(tmp_path / "none"), "--resume"])
-    with pytest.raises(SystemExit, match="only has the 'toy' preset"):
-        main(["sft", "--preset", "a100-80gb", "--steps", "2", "--out", str(tmp_path)])
+def _corrupt_checkpoint(out: Path) -> None:
+    (out / "checkpoint" / "policy").mkdir(parents=True)
+    (out / "checkpoint" / "trainer_state.pt").write_bytes(b"not a torch file")
+    (out / "checkpoint" / "policy" / "model.safetensors").write_bytes(b"\x00" * 10)
+
+
+def _a_file(out: Path) -> None:
+    out.write_text("I am a file")
+
+
+def _below_a_file(out: Path) -> None:  # OUT = sub/file/run, where sub/file is a file
+    out.parent.parent.mkdir(parents=True)
+    out.parent.write_text("I am a file")
+
+
+def _read_only(out: Path) -> None:
+    out.mkdir()
+    out.chmod(0o500)
+
+
+MISTAKES = {  # id -> (argv after the command, setup of OUT, what the one line must say)
+    "bad-value": (["sft", "--steps", "-5"], None, "--steps must be an int >= 1, got -5"),
+    "not-an-int": (["sft", "--steps", "abc"], None, "--steps"),
+    "relation": (["ppo", "--num-minibatches", "3"], None, "--num-minibatches must be a divisor"),
+    "unknown-preset": (["sft", "--preset", "huge"], None, "--preset 'huge' is unknown to sft"),
+    "unknown-flag": (["dpo", "--nope", "1"], None, "unrecognized arguments: --nope"),
+    "out-a-file": (["sft"], _a_file, "is a file; expected a folder"),
+    "out-below-a-file": (["reward-model"], _below_a_file, "a file; expected a folder"),
+    "read-only": (["sft"], _read_only, "is not writable"),
+    "resume-missing": (["sft", "--resume"], None, "--resume: "),
+    "resume-corrupt": (["ppo", "--resume"], _corrupt_checkpoint, "trainer_state.pt does not load"),
+    "threads": (["sft", "--threads", "0"], None, "--threads must be an int >= 1"),
+}
+
+
+@pytest.mark.parametrize("mistake", list(MISTAKES))
+def test_an_ordinary_mistake_is_one_line_naming_the_flag_never_a_traceback(mistake, tmp_path):
+    argv, setup, expected = MISTAKES[mistake]
+    out = tmp_path / ("sub/file/run" if setup is _below_a_file else "run")
+    if setup is _read_only and os.geteuid() == 0:
+        pytest.skip("root writes anywhere: a read-only folder cannot be tested as root")
+    if setup is not None:
+        setup(out)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rlhf_lessons", argv[0], "--out", str(out), "--steps", "1",
+         *argv[1:]] if "--steps" not in argv else
+        [sys.executable, "-m", "rlhf_lessons", argv[0], "--out", str(out), *argv[1:]],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        env={**os.environ, "RLHF_LESSONS_THREADS": "1"},
+    )  # fmt: skip
+    if setup is _read_only:
+        out.chmod(0o700)
+    assert proc.returncode != 0, proc.stdout
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ") and expected in lines[0], lines[0]
+    assert not (out / "metrics.jsonl").exists() if out.is_dir() else True
+
+
+def test_missing_out_is_one_line(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["sft", "--steps", "2"])  # --out is required
     assert exit_info.value.code == 2
-    assert "--out" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--out" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_read_only_out_is_one_line_even_as_root(tmp_path, monkeypatch):
+    import rlhf_lessons.__main__ as cli
+
+    monkeypatch.setattr(cli.os, "access", lambda path, mode: False)  # as a non-root user sees it
+    with pytest.raises(SystemExit) as info:
+        cli.main(["sft", "--steps", "1", "--out", str(tmp_path / "run")])
+    assert str(info.value) == f"error: --out {tmp_path / 'run'} is not writable; expected a folder you can write"

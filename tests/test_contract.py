@@ -73,7 +73,8 @@ def test_doctor_argument_means_the_same_everywhere():
 
 
 @pytest.fixture
-def example_command(monkeypatch):
+def example_command(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # --out o is made here
     runs = []
     module = types.ModuleType("example_trainer")
     module.CONFIG = ExampleConfig

@@ -125,6 +125,38 @@ def checkpoint_if_due(out_dir, step: int, config, policy, optimizer, generator) 
         )  # fmt: skip
 
 
+def verify_checkpoint(out_dir) -> Path:
+    """The checkpoint `load_checkpoint` would resume from, checked to be whole; returns its folder.
+
+    Raises FileNotFoundError (no checkpoint) or ValueError (a file that does not load), each
+    naming the path, before any model is built: what `--resume` reports as one line.
+    """
+    from safetensors.torch import load_file
+
+    ckpt = Path(out_dir) / "checkpoint"
+    if not (ckpt / "trainer_state.pt").exists():
+        aside = Path(out_dir) / ".checkpoint.old"  # stopped mid-swap: the previous one
+        if not (aside / "trainer_state.pt").exists():
+            raise FileNotFoundError(f"{ckpt}: no checkpoint to resume from")
+        ckpt = aside
+    try:
+        state = torch.load(ckpt / "trainer_state.pt", weights_only=True)
+    except Exception as exc:  # truncated, not a torch file, or unsafe pickles
+        raise ValueError(f"{ckpt / 'trainer_state.pt'} does not load ({type(exc).__name__})")
+    if not isinstance(state, dict) or not {"step", "optimizers"} <= state.keys():
+        raise ValueError(f"{ckpt / 'trainer_state.pt'} is not a trainer state")
+    for folder in sorted(p for p in ckpt.iterdir() if p.is_dir()):
+        files = sorted(folder.glob("*.safetensors"))
+        if not files:
+            raise ValueError(f"{folder}: no safetensors weights")
+        for f in files:
+            try:
+                load_file(f)  # reads every tensor: a truncated file fails here
+            except Exception as exc:
+                raise ValueError(f"{f} does not load ({type(exc).__name__})") from None
+    return ckpt
+
+
 def load_checkpoint(out_dir, models: dict, optimizers: dict, generator=None) -> tuple[int, dict]:
     """Load OUT/checkpoint into `models`/`optimizers` (in place); returns (step, extra)."""
     from safetensors.torch import load_file
