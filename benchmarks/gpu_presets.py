@@ -223,7 +223,7 @@ def bench_preset(name: str, *, ppo_steps: int, dpo_steps: int, warmup: int, seed
     result = train_dpo(dpo_config, policy, reference, tokenizer, data, eval_prompts=[],
                        doctor=None, progress=False)  # fmt: skip
     _sync(device)
-    timed = result.metrics[1 + warmup :]
+    timed = result.metrics[warmup:]  # rows from step 1
     row.update(
         dpo_batch=dpo_config.batch_size, dpo_micro_batch=dpo_config.micro_batch_size,
         dpo_seconds=sum(m["seconds"] for m in timed) / len(timed),

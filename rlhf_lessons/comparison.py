@@ -70,7 +70,7 @@ def load_world(seed: int = 0, eval_prompts: int = 128) -> ToyWorld:
     from transformers.utils import logging as hf_logging
 
     from .models import freeze
-    from .pipeline import toy_reward_model, toy_sft_policy
+    from .trainers.toy_models import toy_reward_model, toy_sft_policy
 
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # no "Loading weights" bars for two tiny checkpoints
@@ -134,7 +134,7 @@ def run_method(
     doctor, metrics, loaded = None, None, False
     t0, c0 = time.perf_counter(), time.process_time()
     if method == "PPO":
-        from .pipeline import recall_ppo_run, remember_ppo_run
+        from .trainers.run_cache import recall_ppo_run, remember_ppo_run
         from .trainers.ppo import PPOConfig, train_ppo
 
         config = PPOConfig.toy(steps=steps, batch_size=64, eval_every=0, **overrides)

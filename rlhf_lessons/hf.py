@@ -37,6 +37,15 @@ import torch
 from . import presets as presets_module
 from .batching import QueryBatch
 from .models import count_parameters, freeze
+from .chat import (  # the chat part, re-exported: hf's callers and tests use these names
+    PLAIN_TEMPLATE,
+    MissingChatTemplate,
+    _name,
+    _quiet_transformers,
+    format_prompt,
+    require_chat_template,
+    reward_inputs,
+)
 from .presets import ModelShape, Preset
 
 # ── errors that say what to do ─────────────────────────────────────────────────────────────
@@ -52,10 +61,6 @@ class NotEnoughGPUMemory(RuntimeError):
 
 class ModelUnavailable(OSError):
     """A model or data set could not be loaded: no network, hub down, or not downloaded."""
-
-
-class MissingChatTemplate(ValueError):
-    """A tokenizer without a chat template was asked to format a conversation."""
 
 
 # ── hardware: detect, pick a preset, refuse what does not fit ──────────────────────────────
@@ -199,25 +204,6 @@ def _load(loader, model_id: str, *, what: str, preset: Preset, field: str, revis
     except OSError as exc:  # transformers raises OSError for missing repos / no connection
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise ModelUnavailable(unavailable_message(what, model_id, preset, field, reason)) from exc
-
-
-@contextlib.contextmanager
-def _quiet_transformers():
-    """Silence transformers' load-time chatter (it prints local paths, e.g. fresh heads)."""
-    from transformers.utils import logging as hf_logging
-
-    level = hf_logging.get_verbosity()
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        hf_logging.set_verbosity(level)
-        if bars:
-            hf_logging.enable_progress_bar()
 
 
 def enable_checkpointing(model) -> None:
@@ -498,72 +484,6 @@ def load_reward_model_and_tokenizer(preset: Preset, role: str = "reward"):
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     return freeze(model.to(_device(preset))), tokenizer
-
-
-# ── chat templates and reward-model inputs ─────────────────────────────────────────────────
-
-PLAIN_TEMPLATE = "plain"  # the fallback format: "User: ...\nAssistant:"
-
-
-def _name(tokenizer_or_id) -> str:
-    """A model's name for messages: its hub id, or <cache>/... for a local smoke folder."""
-    name = tokenizer_or_id
-    if not isinstance(name, str):
-        name = getattr(tokenizer_or_id, "name_or_path", "") or "this model"
-    return presets_module._show(name)
-
-
-def require_chat_template(tokenizer, model_id: str | None = None) -> None:
-    if getattr(tokenizer, "chat_template", None) is None:
-        model_id = _name(model_id or tokenizer)
-        raise MissingChatTemplate(
-            f"the tokenizer of {model_id!r} has no chat template, so a conversation cannot be "
-            "turned into the text the model was tuned on. Use an instruct/chat checkpoint "
-            "(e.g. Qwen/Qwen2.5-0.5B-Instruct), set tokenizer.chat_template yourself, or pass "
-            f"fallback={PLAIN_TEMPLATE!r} to format_prompt for a plain 'User: ... Assistant:' "
-            "format (a base model has never seen it, so expect weaker answers)."
-        )
-
-
-def format_prompt(tokenizer, messages: list[dict], *, fallback: str | None = None) -> str:
-    """A conversation as the prompt text the policy continues (chat template + 'assistant')."""
-    if getattr(tokenizer, "chat_template", None) is None:
-        if fallback != PLAIN_TEMPLATE:
-            require_chat_template(tokenizer)
-        turns = "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in messages)
-        return turns + "Assistant:"
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-
-
-def reward_inputs(tokenizer, conversations: list[list[dict]], input_format: str,
-                  max_length: int | None = None) -> dict:  # fmt: skip
-    """Tokenize full conversations (…, assistant answer) for a reward model. Right-padded.
-
-    input_format "chat": the reward model's own chat template (Skywork-style reward models);
-    "pair": tokenizer(prompt, answer) as a text pair (OpenAssistant's DeBERTa reward models,
-    which have no chat template).
-    """
-    if input_format == "chat":
-        require_chat_template(tokenizer)
-        texts = [tokenizer.apply_chat_template(c, tokenize=False) for c in conversations]
-        args, kw = (texts,), {"add_special_tokens": False}
-    elif input_format == "pair":
-        prompts = ["\n".join(m["content"] for m in c[:-1]) for c in conversations]
-        args, kw = (prompts, [c[-1]["content"] for c in conversations]), {}
-    else:
-        raise ValueError(f"input_format must be 'chat' or 'pair', got {input_format!r}")
-    limit = getattr(tokenizer, "model_max_length", None) or 0
-    if max_length is not None and 0 < limit < 1_000_000:  # (unset limits are huge sentinels)
-        max_length = min(max_length, limit)
-    side, trunc = tokenizer.padding_side, tokenizer.truncation_side
-    tokenizer.padding_side = "right"
-    tokenizer.truncation_side = "left"  # cut the start, never the answer's end (the score)
-    try:
-        enc = tokenizer(*args, padding=True, truncation=max_length is not None,
-                        max_length=max_length, return_tensors="pt", **kw)  # fmt: skip
-    finally:
-        tokenizer.padding_side, tokenizer.truncation_side = side, trunc
-    return {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
 
 
 @dataclass

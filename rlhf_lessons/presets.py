@@ -27,6 +27,18 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from . import budget
+from .runtime import cache_dir
+
+SMOKE_VERSION = 1  # the smoke world's folder name; a change of any smoke.py setting is detected
+# by smoke.build_key
+
+
+def smoke_dir():
+    """Where the smoke world lives: <cache>/smoke-v<VERSION> (not necessarily built yet).
+
+    Here, not in smoke.py, so that presets (planning) never imports the builder (hf layer).
+    """
+    return cache_dir() / f"smoke-v{SMOKE_VERSION}"
 
 DTYPES = ("float32", "bfloat16", "float16")
 BUDGET_PRECISION = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
@@ -376,8 +388,6 @@ def get_preset(name: str, **changes) -> Preset:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {name!r}")
     preset = PRESETS[name]
     if preset.local_builder == "smoke":
-        from .smoke import smoke_dir
-
         root = str(smoke_dir())
         preset = preset.replace(
             **{

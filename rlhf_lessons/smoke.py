@@ -42,11 +42,12 @@ from transformers import (
     Qwen2ForCausalLM,
 )
 
+from .presets import SMOKE_VERSION as VERSION  # the folder's name
+from .presets import smoke_dir
 from .runtime import cache_dir
 from .toy import gold_score, load_records
 from .toy.vocab import WORDS
 
-VERSION = 1  # the folder's name; a change of any setting below is detected by build_key
 
 # Sizes: small enough to build and train in seconds on one CPU thread.
 TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2)
@@ -65,11 +66,6 @@ REWARD_CHAT_TEMPLATE = (
     "{{ '<s>' }}{% for m in messages %}{{ '<|' + m['role'] + '|>\\n' + m['content'] + "
     "'</s>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}"
 )
-
-
-def smoke_dir() -> Path:
-    """Where the smoke world lives: <cache>/smoke-v<VERSION> (not necessarily built yet)."""
-    return cache_dir() / f"smoke-v{VERSION}"
 
 
 def build_key(train: bool = True) -> str:
@@ -240,7 +236,7 @@ def _batches(n: int, steps: int, seed: int):
 def _train_policy(policy, tokenizer, seed: int) -> None:
     """SFT on the toy demonstrations, as chat: loss on the response tokens (+ <|im_end|>)."""
     from .batching import encode_queries
-    from .hf import format_prompt
+    from .chat import format_prompt
     from .trainers.sft import sft_loss
 
     records = load_records("sft")[:N_SFT]
@@ -276,7 +272,7 @@ def _trim(batch):
 
 def _train_classifier(model, tokenizer, input_format: str, pairs: list[dict], seed: int) -> None:
     """Bradley–Terry on (chosen, rejected) pairs, tokenized once through hf.reward_inputs."""
-    from .hf import reward_inputs
+    from .chat import reward_inputs
     from .losses import reward_model_loss
 
     enc = reward_inputs(tokenizer, [p["chosen"] for p in pairs] + [p["rejected"] for p in pairs],
@@ -350,7 +346,7 @@ def _build_into(root: Path, seed: int, train: bool) -> None:
             for p in train_pairs
         ]  # fmt: skip
         _train_classifier(gold_model, gold_tok, "pair", clean, seed + 1)
-    from .hf import _quiet_transformers
+    from .chat import _quiet_transformers
 
     for name, model, tok in (
         ("policy", policy, policy_tok),
