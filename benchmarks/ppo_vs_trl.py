@@ -126,9 +126,9 @@ def bench_cache(seed: int, batch: int = 64, repeats: int = 3) -> dict:
     import torch
 
     from rlhf_lessons.batching import encode_prompts
+    from rlhf_lessons.pipeline import toy_sft_policy
     from rlhf_lessons.rollout import generate
     from rlhf_lessons.toy import load_records
-    from rlhf_lessons.pipeline import toy_sft_policy
 
     policy, tokenizer = toy_sft_policy(seed)
     prompts = [r["prompt"] for r in load_records("prompts_train")][:batch]
@@ -162,8 +162,8 @@ def bench_optimum(seed: int, ref_samples: int, steps: int, betas: list[float], n
     bound (then the gap closed is an upper bound), which happens at small beta (low ESS).
     """
     from rlhf_lessons import optimum
-    from rlhf_lessons.toy import load_records
     from rlhf_lessons.pipeline import toy_reward_model, toy_sft_policy
+    from rlhf_lessons.toy import load_records
     from rlhf_lessons.trainers.ppo import PPOConfig, train_ppo
 
     reference, tokenizer = toy_sft_policy(seed)

@@ -105,5 +105,3 @@ def reward_inputs(tokenizer, conversations: list[list[dict]], input_format: str,
     finally:
         tokenizer.padding_side, tokenizer.truncation_side = side, trunc
     return {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-
-

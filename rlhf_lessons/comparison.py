@@ -134,8 +134,8 @@ def run_method(
     doctor, metrics, loaded = None, None, False
     t0, c0 = time.perf_counter(), time.process_time()
     if method == "PPO":
-        from .trainers.run_cache import recall_ppo_run, remember_ppo_run
         from .trainers.ppo import PPOConfig, train_ppo
+        from .trainers.run_cache import recall_ppo_run, remember_ppo_run
 
         config = PPOConfig.toy(steps=steps, batch_size=64, eval_every=0, **overrides)
         inputs = (world.reference, world.reward_model, world.prompts)

@@ -26,9 +26,7 @@ remote code (`trust_remote_code=False` everywhere).
 
 from __future__ import annotations
 
-import contextlib
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,16 +34,16 @@ import torch
 
 from . import presets as presets_module
 from .batching import QueryBatch
-from .models import count_parameters, freeze
 from .chat import (  # the chat part, re-exported: hf's callers and tests use these names
-    PLAIN_TEMPLATE,
-    MissingChatTemplate,
+    PLAIN_TEMPLATE,  # noqa: F401
+    MissingChatTemplate,  # noqa: F401
     _name,
     _quiet_transformers,
     format_prompt,
     require_chat_template,
     reward_inputs,
 )
+from .models import count_parameters, freeze
 from .presets import ModelShape, Preset
 
 # ── errors that say what to do ─────────────────────────────────────────────────────────────

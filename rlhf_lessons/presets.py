@@ -40,6 +40,7 @@ def smoke_dir():
     """
     return cache_dir() / f"smoke-v{SMOKE_VERSION}"
 
+
 DTYPES = ("float32", "bfloat16", "float16")
 BUDGET_PRECISION = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 INPUT_FORMATS = ("chat", "pair")  # how a reward model reads a conversation (see hf.py)

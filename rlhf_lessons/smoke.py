@@ -48,7 +48,6 @@ from .runtime import cache_dir
 from .toy import gold_score, load_records
 from .toy.vocab import WORDS
 
-
 # Sizes: small enough to build and train in seconds on one CPU thread.
 TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2)
 TINY_HEADS = dict(num_attention_heads=4, num_key_value_heads=2)  # grouped-query, like Qwen2.5

@@ -20,25 +20,50 @@ PACKAGE = Path(__file__).resolve().parent.parent / "rlhf_lessons"
 LAYERS: dict[str, tuple[str, ...]] = {
     "core math": ("", "_checks", "runtime", "losses", "advantages", "batching"),
     "toy world": (
-        "toy", "toy.data", "toy.generate", "toy.judge", "toy.tokenizer", "toy.vocab",
+        "toy",
+        "toy.data",
+        "toy.generate",
+        "toy.judge",
+        "toy.tokenizer",
+        "toy.vocab",
         "toy.verifier",
     ),  # fmt: skip
     # doctor.py is one of the "analysis" modules, but every trainer builds one when
     # doctor=None (the contract), so it sits below the algorithms; it imports nothing of ours.
     "models/rollout": ("models", "rollout", "evaluate", "doctor"),
     "algorithms": (
-        "trainers", "trainers.common", "trainers.contract", "trainers.sft",
-        "trainers.reward_model", "trainers.ppo", "trainers.dpo", "trainers.grpo",
-        "trainers.reinforce", "trainers.rloo", "trainers.toy_models", "trainers.run_cache",
+        "trainers",
+        "trainers.common",
+        "trainers.contract",
+        "trainers.sft",
+        "trainers.reward_model",
+        "trainers.ppo",
+        "trainers.dpo",
+        "trainers.grpo",
+        "trainers.reinforce",
+        "trainers.rloo",
+        "trainers.toy_models",
+        "trainers.run_cache",
         "trainers.pipeline",  # a temporary shim for grpo.py's command line
     ),  # fmt: skip
     "analysis": ("optimum", "best_of_n", "comparison", "trl_count"),
     "planning": ("budget", "presets"),
     "hf": ("chat", "smoke", "hf", "distributed"),
     "course": (
-        "pipeline", "student", "widgets", "widgets.budget", "widgets.clip", "widgets.labeller",
-        "plots", "plots.clip", "plots.frontier", "plots.training", "plots.policy_gradient",
-        "plots.budget", "exercises", *(f"exercises.lesson{n:02d}" for n in range(1, 10)),
+        "pipeline",
+        "student",
+        "widgets",
+        "widgets.budget",
+        "widgets.clip",
+        "widgets.labeller",
+        "plots",
+        "plots.clip",
+        "plots.frontier",
+        "plots.training",
+        "plots.policy_gradient",
+        "plots.budget",
+        "exercises",
+        *(f"exercises.lesson{n:02d}" for n in range(1, 10)),
     ),  # fmt: skip
     "CLI": ("__main__",),
 }

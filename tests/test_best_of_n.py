@@ -10,8 +10,8 @@ import pytest
 from rlhf_lessons.batching import encode_queries
 from rlhf_lessons.best_of_n import best_of_n, best_of_n_curve, best_of_n_kl
 from rlhf_lessons.evaluate import task_reward
-from rlhf_lessons.toy import gold_score, load_records
 from rlhf_lessons.pipeline import toy_reward_model, toy_sft_policy
+from rlhf_lessons.toy import gold_score, load_records
 
 
 @pytest.fixture(scope="module")

@@ -172,4 +172,7 @@ def test_a_read_only_out_is_one_line_even_as_root(tmp_path, monkeypatch):
     monkeypatch.setattr(cli.os, "access", lambda path, mode: False)  # as a non-root user sees it
     with pytest.raises(SystemExit) as info:
         cli.main(["sft", "--steps", "1", "--out", str(tmp_path / "run")])
-    assert str(info.value) == f"error: --out {tmp_path / 'run'} is not writable; expected a folder you can write"
+    assert (
+        str(info.value)
+        == f"error: --out {tmp_path / 'run'} is not writable; expected a folder you can write"
+    )

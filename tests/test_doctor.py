@@ -109,8 +109,8 @@ def test_summary_lists_findings():
 # ── real runs, one or two PPO steps each ─────────────────────────────────────────────────────
 @pytest.fixture(scope="module")
 def toy():
-    from rlhf_lessons.toy import load_records
     from rlhf_lessons.pipeline import toy_reward_model, toy_sft_policy
+    from rlhf_lessons.toy import load_records
 
     def fresh():
         policy, tokenizer = toy_sft_policy(0)

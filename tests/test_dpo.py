@@ -12,11 +12,10 @@ import pytest
 import torch
 
 from rlhf_lessons.doctor import Doctor
+from rlhf_lessons.pipeline import toy_reward_model, toy_sft_policy
 from rlhf_lessons.rollout import response_logprobs
 from rlhf_lessons.toy import gold_scores, load_records
 from rlhf_lessons.trainers.dpo import DPOConfig, encode_pairs, reference_logprobs, train_dpo
-from rlhf_lessons.pipeline import toy_reward_model, toy_sft_policy
-
 
 EVAL_PROMPTS = [r["prompt"] for r in load_records("prompts_test")][:128]
 
@@ -178,8 +177,9 @@ def test_micro_batches_take_the_same_step_as_the_whole_batch(world, pairs):
                                                      sft.parameters())) > 2e-3  # fmt: skip
 
 
-def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(world, pairs, tmp_path,
-                                                                  monkeypatch):
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
+    world, pairs, tmp_path, monkeypatch
+):
     import rlhf_lessons.trainers.dpo as dpo
 
     sft, tok, _ = world

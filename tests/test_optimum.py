@@ -93,8 +93,8 @@ def test_bad_input_is_rejected():
 
 @pytest.fixture(scope="module")
 def toy():
-    from rlhf_lessons.toy import load_records
     from rlhf_lessons.pipeline import toy_reward_model, toy_sft_policy
+    from rlhf_lessons.toy import load_records
 
     reference, tokenizer = toy_sft_policy(0)
     reward_model = toy_reward_model(0)

@@ -26,8 +26,8 @@ TIMING_KEYS = {"seconds", "cpu_seconds", "rollout_seconds", "score_seconds", "up
 
 @pytest.fixture(scope="module")
 def toy():
-    from rlhf_lessons.toy import load_records
     from rlhf_lessons.pipeline import toy_reward_model, toy_sft_policy
+    from rlhf_lessons.toy import load_records
 
     def fresh():
         policy, tokenizer = toy_sft_policy(0)

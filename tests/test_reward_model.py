@@ -194,11 +194,13 @@ def test_bad_config_names_the_field():
         RewardModelConfig(epochs=0)
 
 
-def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, small_data):
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
+    tmp_path, monkeypatch, small_data
+):
     pairs, test = small_data
-    real = rm.reward_model_loss
+    real, calls = rm.reward_model_loss, []
 
-    def nan_at_step_7(s_chosen, s_rejected, margin, calls=[]):
+    def nan_at_step_7(s_chosen, s_rejected, margin):
         calls.append(1)
         loss = real(s_chosen, s_rejected, margin)
         return loss * float("nan") if len(calls) == 7 else loss

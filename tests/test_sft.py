@@ -15,8 +15,7 @@ import rlhf_lessons.trainers.sft as sft
 from rlhf_lessons.batching import encode_queries
 from rlhf_lessons.exercises.lesson01 import reference_sft_loss
 from rlhf_lessons.models import build_policy, forward_logits
-from rlhf_lessons.toy import build_tokenizer, load_records
-from rlhf_lessons.toy import gold_scores
+from rlhf_lessons.toy import build_tokenizer, gold_scores, load_records
 from rlhf_lessons.trainers.sft import SFTConfig, sft_loss, toy_eval_prompts, train_sft
 
 

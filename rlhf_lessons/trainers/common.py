@@ -142,7 +142,9 @@ def verify_checkpoint(out_dir) -> Path:
     try:
         state = torch.load(ckpt / "trainer_state.pt", weights_only=True)
     except Exception as exc:  # truncated, not a torch file, or unsafe pickles
-        raise ValueError(f"{ckpt / 'trainer_state.pt'} does not load ({type(exc).__name__})")
+        raise ValueError(
+            f"{ckpt / 'trainer_state.pt'} does not load ({type(exc).__name__})"
+        ) from None
     if not isinstance(state, dict) or not {"step", "optimizers"} <= state.keys():
         raise ValueError(f"{ckpt / 'trainer_state.pt'} is not a trainer state")
     for folder in sorted(p for p in ckpt.iterdir() if p.is_dir()):

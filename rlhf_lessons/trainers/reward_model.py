@@ -76,7 +76,9 @@ class RewardModelResult(TrainResult):
 
     reward_model: Any = None  # the trained reward model
     tokenizer: Any = None  # the toy tokenizer
-    accuracy: float = float("nan")  # held-out: fraction of pairs where score(chosen) > score(rejected)
+    accuracy: float = float(
+        "nan"
+    )  # held-out: fraction of pairs where score(chosen) > score(rejected)
     ceiling: float = float("nan")  # the gold judge's own accuracy on the same noisy labels
     # (nan without a gold_fn)
 

@@ -92,5 +92,3 @@ def toy_reward_model(
         lambda: train_reward_model(config, progress=progress).reward_model,
     )
     return freeze(model)
-
-

@@ -352,12 +352,13 @@ on the same samples, but the trainer never sees it.
 # NBVAL_IGNORE_OUTPUT
 from rlhf_lessons.plots.training import LivePlot
 from rlhf_lessons.pipeline import remember_ppo_run
+from rlhf_lessons.toy import gold_scores
 from rlhf_lessons.trainers.ppo import train_ppo
 
 policy, _ = toy_sft_policy(seed=0)  # fresh: the step above changed the old one
 live = LivePlot(["reward", "gold", "kl"], every=5)
 result = train_ppo(PPOConfig.toy(steps=30), policy, reference, reward_model, tokenizer, prompts,
-                   callback=live, progress=False)
+                   gold_fn=gold_scores, callback=live, progress=False)
 remember_ppo_run(result, reference, reward_model, prompts)  # lesson 06 compares this very run
 first, last = result.metrics[0], result.metrics[-1]
 display(Markdown(
