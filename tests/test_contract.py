@@ -118,3 +118,41 @@ def test_a_bad_flag_is_one_line_naming_it(example_command, argv, message):
     with pytest.raises(SystemExit) as info:
         cli.main(["example", "--out", "o", *argv])
     assert str(info.value) == message
+
+
+# ── every trainer on the contract (grpo.py joins when its rewrite lands) ─────────────────────
+TRAINERS = {
+    "sft": "train_sft",
+    "reward_model": "train_reward_model",
+    "ppo": "train_ppo",
+    "dpo": "train_dpo",
+}
+CONTRACT_KEYWORDS = ("gold_fn", "out_dir", "resume", "doctor", "callback", "progress")
+
+
+@pytest.mark.parametrize("name", list(TRAINERS))
+def test_every_trainer_follows_the_contract(name):
+    import dataclasses
+    import importlib
+    import inspect
+
+    from rlhf_lessons.trainers.contract import TrainResult
+
+    module = importlib.import_module(f"rlhf_lessons.trainers.{name}")
+    config_cls = module.CONFIG
+    assert issubclass(config_cls, TrainerConfig) and callable(module.run_cli)
+    assert list(inspect.signature(module.run_cli).parameters) == ["config", "out_dir", "resume"]
+    docs = field_docs(config_cls)
+    undocumented = [f.name for f in dataclasses.fields(config_cls) if not docs.get(f.name)]
+    assert not undocumented, f"{config_cls.__name__}: fields without a comment: {undocumented}"
+    assert "eval_prompts" not in docs, "eval_prompts is a list argument, not a count field"
+    config_cls.toy()  # the toy preset validates
+    params = inspect.signature(getattr(module, TRAINERS[name])).parameters
+    for keyword in CONTRACT_KEYWORDS:
+        assert params[keyword].kind is inspect.Parameter.KEYWORD_ONLY, (name, keyword)
+        assert params[keyword].default is (True if keyword == "progress" else None) or (
+            keyword == "resume" and params[keyword].default is False
+        ), (name, keyword)
+    result_cls = inspect.signature(getattr(module, TRAINERS[name])).return_annotation
+    result_cls = getattr(module, result_cls) if isinstance(result_cls, str) else result_cls
+    assert issubclass(result_cls, TrainResult)
