@@ -125,13 +125,7 @@ def check_out_dir(out: str, resume: bool) -> None:
         if parent.exists() and not parent.is_dir():
             where = "is a file" if parent == path else f"is below {parent}, a file"
             raise SystemExit(f"error: --out {out} {where}; expected a folder (new or existing)")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SystemExit(f"error: --out {out} cannot be created ({exc.strerror})") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise SystemExit(f"error: --out {out} is not writable; expected a folder you can write")
-    if resume:
+    if resume:  # before making anything: a --resume typo must not leave an empty folder
         from .trainers.common import verify_checkpoint
 
         try:
@@ -140,6 +134,12 @@ def check_out_dir(out: str, resume: bool) -> None:
             raise SystemExit(
                 f"error: --resume: {exc}; expected OUT/checkpoint from an earlier run"
             ) from None
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SystemExit(f"error: --out {out} cannot be created ({exc.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise SystemExit(f"error: --out {out} is not writable; expected a folder you can write")
 
 
 def _run_generated(module, args) -> None:

@@ -176,3 +176,10 @@ def test_a_read_only_out_is_one_line_even_as_root(tmp_path, monkeypatch):
         str(info.value)
         == f"error: --out {tmp_path / 'run'} is not writable; expected a folder you can write"
     )
+
+
+def test_resume_on_a_missing_checkpoint_makes_no_folder(tmp_path):
+    with pytest.raises(SystemExit) as info:
+        main(["sft", "--steps", "1", "--out", str(tmp_path / "typo"), "--resume"])
+    assert str(info.value).startswith("error: --resume: ") and "no checkpoint" in str(info.value)
+    assert not (tmp_path / "typo").exists()
