@@ -12,7 +12,7 @@ NBVAL_TIMEOUT ?= 300
 # Parallel pytest workers: each worker runs torch with one thread (RLHF_LESSONS_THREADS).
 PYTEST_WORKERS ?= 2
 
-.PHONY: lab test venv lint format pytest nbval browser-deps student present slides notebooks benchmark-course data clean
+.PHONY: lab test venv lint format pytest nbval browser-deps student present slides notebooks notebooks-check lessons-percent benchmark-course data clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -31,11 +31,11 @@ lab: venv
 test: venv lint pytest nbval
 
 lint: venv
-	$(BIN)/ruff check rlhf_lessons tests benchmarks scripts notebooks
+	$(BIN)/ruff check rlhf_lessons tests benchmarks scripts notebooks lessons
 	$(BIN)/ruff format --check rlhf_lessons tests benchmarks scripts
 
 format: venv
-	$(BIN)/ruff check --fix rlhf_lessons tests benchmarks scripts notebooks
+	$(BIN)/ruff check --fix rlhf_lessons tests benchmarks scripts notebooks lessons
 	$(BIN)/ruff format rlhf_lessons tests benchmarks scripts
 
 pytest: venv
@@ -63,9 +63,20 @@ slides: venv
 	mkdir -p slides
 	$(BIN)/jupyter nbconvert --to slides --output-dir slides notebooks/*.ipynb
 
-# Rebuild and execute every lesson from its script (scripts/lessons/lessonNN.py), in order.
+# Rebuild and execute lessons from their sources (lessons/NN_*.py, jupytext py:percent; or an
+# unconverted scripts/lessons/lessonNN.py), in order: all, or some with LESSONS="09 10".
+LESSONS ?=
 notebooks: venv
-	for f in scripts/lessons/lesson*.py; do $(PY) $$f || exit 1; done
+	$(PY) scripts/notebook_builder.py $(LESSONS)
+
+# The committed notebooks' cells (source, type, metadata) are what their lesson sources build.
+notebooks-check: venv
+	$(PY) scripts/notebook_builder.py --check $(LESSONS)
+
+# Convert string-list lessons (scripts/lessons/lessonNN.py) to lessons/NN_*.py, and check them.
+lessons-percent: venv
+	$(PY) scripts/lessons_to_percent.py $(LESSONS)
+	$(PY) scripts/lessons_to_percent.py --check $(LESSONS)
 
 # Time the whole course, kernel starts included, and write the table into README.md.
 benchmark-course: venv
