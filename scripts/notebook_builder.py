@@ -70,6 +70,8 @@ ENV_CELL = """\
 # NBVAL_IGNORE_OUTPUT
 import rlhf_lessons
 from rlhf_lessons.runtime import environment_report
+
+rlhf_lessons.set_threads()  # one torch thread unless RLHF_LESSONS_THREADS says otherwise
 print(environment_report())"""
 
 
