@@ -149,3 +149,16 @@ def test_every_install_uses_the_constraints():
     assert course and all("-c $(CONSTRAINTS)" in line for line in course), course
     assert "CONSTRAINTS := constraints.txt" in makefile
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_pre_commit_hooks_run_the_pinned_linters():
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    revs = {repo["repo"].rsplit("/", 1)[-1]: repo["rev"] for repo in config["repos"]}
+    hooks = {hook["id"] for repo in config["repos"] for hook in repo["hooks"]}
+    assert {"ruff-check", "ruff-format", "codespell"} <= hooks, hooks
+    pins = _pins()
+    for repo, package in (("ruff-pre-commit", "ruff"), ("codespell", "codespell")):
+        assert revs[repo] == f"v{pins[package]}", (
+            f".pre-commit-config.yaml runs {package} {revs[repo]}, constraints.txt pins "
+            f"{pins[package]}: make them agree"
+        )
