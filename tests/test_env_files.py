@@ -162,3 +162,32 @@ def test_pre_commit_hooks_run_the_pinned_linters():
             f".pre-commit-config.yaml runs {package} {revs[repo]}, constraints.txt pins "
             f"{pins[package]}: make them agree"
         )
+
+
+def test_make_lab_runs_as_root_and_without_a_display():
+    import os
+    import shutil
+    import subprocess
+
+    import pytest
+
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    done = subprocess.run(
+        ["make", "-n", "lab"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    lab = [line for line in done.stdout.splitlines() if "jupyter lab" in line]
+    assert lab, done.stdout + done.stderr
+    if os.uname().sysname != "Darwin":
+        assert "--no-browser" in lab[0], lab[0]
+    assert ("--allow-root" in lab[0]) == (os.getuid() == 0), lab[0]
+    with_display = subprocess.run(
+        ["make", "-n", "lab"],
+        cwd=ROOT,
+        env={**env, "DISPLAY": ":0"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "--no-browser" not in with_display.stdout
