@@ -47,6 +47,9 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--methods", nargs="*", default=list(SWEEP), choices=list(SWEEP))
     parser.add_argument("--replot", metavar="JSON", help="only redraw OUT/frontier.png from JSON")
     args = parser.parse_args(argv)
+    from rlhf_lessons.runtime import set_threads
+
+    set_threads()  # $RLHF_LESSONS_THREADS or 1
     if args.replot:
         from rlhf_lessons.plots.frontier import plot_frontier
 

@@ -20,7 +20,9 @@ from .runtime import set_threads
 
 __version__ = "0.1.0"
 
-set_threads()  # one torch thread unless RLHF_LESSONS_THREADS says otherwise (see runtime.py)
+# Importing the package changes nothing global (tests/test_import.py): the entry points set
+# torch's threads with set_threads() (the CLI, the notebooks' environment cell,
+# tests/conftest.py, the benchmarks).
 
 __all__ = [
     "reward_model_loss",

@@ -8,11 +8,17 @@ Broadcasting rule used by every loss in the course: per-sample tensors of one ca
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any, TypeAlias
 
 import torch
 
+# What the public functions accept for a tensor argument: a tensor, or what torch.as_tensor
+# turns into one (a number, a nested list); they convert it and name the argument on bad input.
+TensorLike: TypeAlias = "torch.Tensor | float | Sequence[Any]"
 
-def as_float_tensor(x, name: str) -> torch.Tensor:
+
+def as_float_tensor(x: TensorLike, name: str) -> torch.Tensor:
     """Return `x` as a floating tensor, or raise a TypeError naming `name`."""
     if isinstance(x, torch.Tensor):
         if not torch.is_floating_point(x):
@@ -57,7 +63,7 @@ def check_unit_interval(value: float, name: str) -> None:
         raise ValueError(f"{name} must be in [0, 1], got {value}")
 
 
-def as_mask(mask, ref: torch.Tensor, ref_name: str) -> torch.Tensor | None:
+def as_mask(mask: TensorLike | None, ref: torch.Tensor, ref_name: str) -> torch.Tensor | None:
     """Validate a 0/1 mask of the same shape as `ref`; return it as a float tensor (or None)."""
     if mask is None:
         return None

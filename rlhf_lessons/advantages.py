@@ -7,12 +7,25 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import as_float_tensor, as_mask, check_finite, check_same_shape, check_unit_interval
+from ._checks import (
+    TensorLike,
+    as_float_tensor,
+    as_mask,
+    check_finite,
+    check_same_shape,
+    check_unit_interval,
+)
 
 __all__ = ["gae", "whiten"]
 
 
-def gae(rewards, values, gamma=1.0, lam=0.95, mask=None):
+def gae(
+    rewards: TensorLike,
+    values: TensorLike,
+    gamma: float = 1.0,
+    lam: float = 0.95,
+    mask: TensorLike | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Generalised advantage estimation, per token, right to left.
 
         δ_t = r_t + γ·V_{t+1} - V_t              (V_T = 0: nothing follows the last token)
@@ -59,7 +72,7 @@ def gae(rewards, values, gamma=1.0, lam=0.95, mask=None):
     return advantages, returns
 
 
-def whiten(x, mask=None, shift_mean=True) -> torch.Tensor:
+def whiten(x: TensorLike, mask: TensorLike | None = None, shift_mean: bool = True) -> torch.Tensor:
     """Normalise to mean 0 and variance 1 over the real tokens: (x - mean) / sqrt(var + 1e-8).
 
     Introduced in 04_ppo_loop. With shift_mean=False the mean is added back (only the scale

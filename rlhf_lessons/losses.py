@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ._checks import (
+    TensorLike,
     as_float_tensor,
     as_mask,
     check_finite,
@@ -29,7 +30,9 @@ __all__ = [
 ]
 
 
-def reward_model_loss(score_chosen, score_rejected, margin=0.0) -> torch.Tensor:
+def reward_model_loss(
+    score_chosen: TensorLike, score_rejected: TensorLike, margin: TensorLike = 0.0
+) -> torch.Tensor:
     """Bradley–Terry preference loss: mean of -log σ(s_chosen - s_rejected - margin).
 
     Introduced in 02_reward_model. Follows Ouyang et al. 2022 (InstructGPT, eq. 1) and,
@@ -56,7 +59,12 @@ def reward_model_loss(score_chosen, score_rejected, margin=0.0) -> torch.Tensor:
     return -F.logsigmoid(score_chosen - score_rejected - margin).mean()
 
 
-def ppo_clip_loss(log_ratio, advantages, eps=0.2, mask=None) -> torch.Tensor:
+def ppo_clip_loss(
+    log_ratio: TensorLike,
+    advantages: TensorLike,
+    eps: float = 0.2,
+    mask: TensorLike | None = None,
+) -> torch.Tensor:
     """PPO's clipped surrogate loss: -mean( min(ρ·A, clip(ρ, 1-ε, 1+ε)·A) ), ρ = exp(log_ratio).
 
     Introduced in 03_ppo_clip. Follows Schulman et al. 2017, eq. 7 (negated: we minimise).
@@ -83,7 +91,13 @@ def ppo_clip_loss(log_ratio, advantages, eps=0.2, mask=None) -> torch.Tensor:
     return -masked_mean(objective, mask)
 
 
-def value_loss(values, old_values, returns, vf_clip=0.2, mask=None) -> torch.Tensor:
+def value_loss(
+    values: TensorLike,
+    old_values: TensorLike,
+    returns: TensorLike,
+    vf_clip: float = 0.2,
+    mask: TensorLike | None = None,
+) -> torch.Tensor:
     """Clipped value loss: 0.5·mean( max((V - R)², (clip(V, V_old ± c) - R)²) ).
 
     Introduced in 04_ppo_loop. As in OpenAI's baselines PPO2 and Huang et al. 2023
@@ -112,11 +126,11 @@ def value_loss(values, old_values, returns, vf_clip=0.2, mask=None) -> torch.Ten
 
 
 def dpo_loss(
-    policy_chosen_logps,
-    policy_rejected_logps,
-    ref_chosen_logps,
-    ref_rejected_logps,
-    beta=0.1,
+    policy_chosen_logps: TensorLike,
+    policy_rejected_logps: TensorLike,
+    ref_chosen_logps: TensorLike,
+    ref_rejected_logps: TensorLike,
+    beta: float = 0.1,
 ) -> torch.Tensor:
     """DPO's sigmoid loss: -mean log σ( β·[(log π_w - log π_ref,w) - (log π_l - log π_ref,l)] ).
 
@@ -151,13 +165,13 @@ def dpo_loss(
     return -F.logsigmoid(beta * (chosen_logratio - rejected_logratio)).mean()
 
 
-def _log_ratio_arg(log_ratio) -> torch.Tensor:
+def _log_ratio_arg(log_ratio: TensorLike) -> torch.Tensor:
     log_ratio = as_float_tensor(log_ratio, "log_ratio")
     check_finite(log_ratio, "log_ratio")
     return log_ratio
 
 
-def kl_k1(log_ratio) -> torch.Tensor:
+def kl_k1(log_ratio: TensorLike) -> torch.Tensor:
     """k1 = -log r, with log r = log q(x) - log p(x) for x ~ p: unbiased for KL(p‖q), high variance, can be < 0.
 
     Introduced in 05_when_rlhf_breaks. Follows Schulman, "Approximating KL Divergence" (2020).
@@ -168,13 +182,13 @@ def kl_k1(log_ratio) -> torch.Tensor:
     return -log_ratio
 
 
-def kl_k2(log_ratio) -> torch.Tensor:
+def kl_k2(log_ratio: TensorLike) -> torch.Tensor:
     """k2 = ½ (log r)²: biased but low variance, always ≥ 0. Elementwise. See `kl_k1`."""
     log_ratio = _log_ratio_arg(log_ratio)
     return 0.5 * log_ratio**2
 
 
-def kl_k3(log_ratio) -> torch.Tensor:
+def kl_k3(log_ratio: TensorLike) -> torch.Tensor:
     """k3 = (r - 1) - log r: unbiased, low variance, always ≥ 0 (GRPO's choice). Elementwise. See `kl_k1`."""
     log_ratio = _log_ratio_arg(log_ratio)
     # (r - 1) - log r, with r - 1 = expm1(log r) computed without cancellation; float rounding

@@ -24,9 +24,16 @@ import copy
 from pathlib import Path
 
 import nbformat
+from nbconvert.preprocessors import ClearOutputPreprocessor
 
 SOLUTION_TAG = "solution"
 PLACEHOLDER = "# YOUR CODE HERE"
+# nbconvert's preprocessor clears a code cell's outputs, execution count and the metadata named
+# here (nbclient's timestamps among them). Emptying a solution is the course's own convention:
+# nbconvert's TagRemovePreprocessor would delete the cell, and the student needs it to type in.
+CLEAR_OUTPUTS = ClearOutputPreprocessor(
+    remove_metadata_fields={"collapsed", "scrolled", "execution"}
+)
 
 
 def is_solution(cell: nbformat.NotebookNode) -> bool:
@@ -55,11 +62,7 @@ def student_cell(cell: nbformat.NotebookNode) -> nbformat.NotebookNode:
         meta.pop("execution", None)
         new.metadata.update(meta)
         return new
-    new = copy.deepcopy(cell)
-    if new.cell_type == "code":
-        new.outputs = []
-        new.execution_count = None
-        new.metadata.pop("execution", None)
+    new, _ = CLEAR_OUTPUTS.preprocess_cell(copy.deepcopy(cell), {}, 0)
     return new
 
 

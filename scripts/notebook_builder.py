@@ -1,29 +1,43 @@
-"""Build a lesson notebook from a list of cells, with the course's conventions baked in, and execute it.
+"""Build the lesson notebooks from their sources, with the course's conventions baked in, and
+execute them top to bottom (nbclient, a finite timeout).
 
-Every lesson is written as a small Python script in scripts/lessons/ that calls `build()`;
-`make notebooks` (or `python scripts/lessons/lesson03.py`) rewrites notebooks/NN_*.ipynb,
-executed top to bottom with nbclient and a finite timeout. Conventions (DESIGN.md):
+A lesson's source is a jupytext py:percent file, lessons/NN_name.py (issue 15, item 4): `# %%`
+cells, `# %% [markdown]` cells, tags and other metadata in the cell header, and a YAML header
+with the notebook's file name, title and "you will learn" list. A lesson not yet converted is a
+string-list script, scripts/lessons/lessonNN.py, calling `build(NAME, cells)`; it still builds
+(scripts/lessons_to_percent.py converts it). This file adds only what jupytext, nbconvert and
+nbclient do not (DESIGN.md conventions):
 
-- every cell carries metadata.slideshow.slide_type (for `jupyter nbconvert --to slides`);
-- exercise solutions: tag `solution`, collapsed (jupyter.source_hidden);
-- a cell meant to raise: tag `raises-exception`;
 - cells 1-3 of every lesson: title + Colab badge, a Colab install cell (a no-op when the package
   is installed), and an environment report;
+- every cell carries metadata.slideshow.slide_type ("-" when the source names none);
+- exercise solutions: tag `solution`, collapsed (jupyter.source_hidden);
+- a cell meant to raise: tag `raises-exception`; its stored error keeps "Name: message" only;
 - markdown never types in a measured number: a code cell prints it with display(Markdown(...)).
+
+    python scripts/notebook_builder.py              # build and execute every lesson
+    python scripts/notebook_builder.py 09 10        # some
+    python scripts/notebook_builder.py --check      # committed notebooks' sources = the sources
 """
 
 from __future__ import annotations
 
+import argparse
 import re
+import runpy
 import sys
 import tomllib
 from pathlib import Path
 
+import jupytext
 import nbformat
 from nbclient import NotebookClient
+from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
+LESSONS = ROOT / "lessons"  # jupytext py:percent sources
+SCRIPTS = ROOT / "scripts" / "lessons"  # the older string-list sources
 
 
 def repository_url() -> str:
@@ -56,6 +70,8 @@ ENV_CELL = """\
 # NBVAL_IGNORE_OUTPUT
 import rlhf_lessons
 from rlhf_lessons.runtime import environment_report
+
+rlhf_lessons.set_threads()  # one torch thread unless RLHF_LESSONS_THREADS says otherwise
 print(environment_report())"""
 
 
@@ -102,24 +118,11 @@ def header(name: str, title: str, learn: list[str]) -> list[nbformat.NotebookNod
 
 
 def coalesce_streams(outputs: list) -> list:
-    """Merge consecutive stream outputs of one name and keep what a terminal shows after each
-    carriage return: a progress bar is stored as its last state, not as every redraw."""
-    merged = []
-    for out in outputs:
-        last = merged[-1] if merged else None
-        if (
-            out.get("output_type") == "stream"
-            and last is not None
-            and last.get("output_type") == "stream"
-            and last.get("name") == out.get("name")
-        ):
-            last["text"] += out["text"]
-        else:
-            merged.append(out)
-    for out in merged:
-        if out.get("output_type") == "stream":
-            out["text"] = re.sub(r"[^\n]*\r(?!\n)", "", out["text"])
-    return merged
+    """One stream output per run of prints of one name, and a progress bar stored as its last
+    state (what a terminal shows after each carriage return): nbconvert's preprocessor."""
+    cell = nbformat.v4.new_code_cell(outputs=outputs)
+    cell, _ = CoalesceStreamsPreprocessor().preprocess_cell(cell, {}, 0)
+    return cell.outputs
 
 
 def build(name: str, cells: list, *, execute: bool = True, timeout: int = 600) -> Path:
@@ -154,3 +157,164 @@ def build(name: str, cells: list, *, execute: bool = True, timeout: int = 600) -
     nbformat.write(nb, path)
     print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
     return path
+
+
+# ── lesson sources ────────────────────────────────────────────────────────────────────────────
+
+
+def derive_metadata(cell: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Fill in what a py:percent cell leaves out: slide_type "-", and a collapsed solution."""
+    cell.metadata.setdefault("slideshow", {"slide_type": "-"})
+    if "solution" in cell.metadata.get("tags", []):
+        cell.metadata.setdefault("jupyter", {"source_hidden": True})
+    return cell
+
+
+def read_percent(path: Path) -> tuple[str, list[nbformat.NotebookNode], dict]:
+    """(notebook name, every cell with the header's, build() options) of a py:percent source."""
+    nb = jupytext.read(path, fmt="py:percent")
+    lesson = nb.metadata.get("lesson")
+    if not lesson or "notebook" not in lesson:
+        raise SystemExit(f"{path}: its YAML header has no lesson.notebook (the .ipynb name)")
+    cells = [derive_metadata(c) for c in nb.cells]
+    for cell in cells:  # a fresh cell of the notebook format, without jupytext's leftovers
+        cell.pop("id", None)
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    if "title" in lesson:
+        cells = header(lesson["notebook"], lesson["title"], lesson["learn"]) + cells
+    return lesson["notebook"], cells, dict(lesson.get("build", {}))
+
+
+def record_script(script: Path) -> dict:
+    """Run a string-list lesson script with build() (and header()) recorded, not executed.
+
+    Returns {"name", "cells" (all of them), "build" (its keyword arguments), "header" (the
+    header() arguments and cells, or None)}.
+    """
+    module = sys.modules[__name__]
+    seen: dict = {"header": None}
+    real_header, real_build = module.header, module.build
+
+    def recording_header(name, title, learn):
+        cells = real_header(name, title, learn)
+        seen["header"] = {"title": title, "learn": list(learn), "cells": cells}
+        return cells
+
+    def recording_build(name, cells, **kwargs):
+        seen.update(name=name, cells=list(cells), build=kwargs)
+
+    # the scripts import this file as `notebook_builder`, also when it runs as __main__
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    targets = {module, sys.modules.setdefault("notebook_builder", module)}
+    for m in targets:
+        m.header, m.build = recording_header, recording_build
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    finally:
+        for m in targets:
+            m.header, m.build = real_header, real_build
+    if "cells" not in seen:
+        raise SystemExit(f"{script}: never calls build(NAME, cells)")
+    return seen
+
+
+def find_source(number: str) -> Path:
+    """lessons/NN_*.py when it exists, else scripts/lessons/lessonNN.py."""
+    number = number.zfill(2)
+    found = sorted(LESSONS.glob(f"{number}_*.py"))
+    if len(found) > 1:
+        raise SystemExit(f"lesson {number}: two sources, {', '.join(map(str, found))}")
+    if found:
+        return found[0]
+    script = SCRIPTS / f"lesson{number}.py"
+    if script.exists():
+        return script
+    raise SystemExit(f"lesson {number}: no lessons/{number}_*.py nor {script.relative_to(ROOT)}")
+
+
+def all_numbers() -> list[str]:
+    numbers = {p.name[:2] for p in LESSONS.glob("[0-9][0-9]_*.py")}
+    numbers |= {p.stem[-2:] for p in SCRIPTS.glob("lesson[0-9][0-9].py")}
+    return sorted(numbers)
+
+
+def load_source(path: Path) -> tuple[str, list[nbformat.NotebookNode], dict]:
+    """(notebook name, cells, build() options) from either kind of source."""
+    if path.parent == SCRIPTS:
+        seen = record_script(path)
+        return seen["name"], seen["cells"], seen["build"]
+    return read_percent(path)
+
+
+def comparable(cells: list) -> list[tuple]:
+    """What a source decides about a cell: its type, source and metadata (not the timestamps
+    nbclient records when it executes the cell)."""
+    return [
+        (c.cell_type, c.source, {k: v for k, v in c.metadata.items() if k != "execution"})
+        for c in cells
+    ]
+
+
+def shown(path: Path) -> str:
+    """A path as the repository names it (or whole, when it lies elsewhere)."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def check(numbers: list[str]) -> list[str]:
+    """Problems: committed notebooks whose cells (type, source, metadata) differ from the source."""
+    problems = []
+    for number in numbers:
+        source = find_source(number)
+        name, cells, _ = load_source(source)
+        path = NOTEBOOKS / name
+        if not path.exists():
+            problems.append(f"{shown(path)}: missing (built from {source.name})")
+            continue
+        committed = nbformat.read(path, as_version=4).cells
+        want, have = comparable(cells), comparable(committed)
+        if want == have:
+            continue
+        where = next(
+            (i for i, (a, b) in enumerate(zip(want, have, strict=False)) if a != b),
+            min(len(want), len(have)),
+        )
+        problems.append(
+            f"{shown(path)}: cell {where} differs from {shown(source)} "
+            f"({len(have)} cells committed, {len(want)} in the source); rebuild it: "
+            f"make notebooks LESSONS={number}"
+        )
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("lessons", nargs="*", help="lesson numbers, e.g. 03 09 (default: all)")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="build nothing: fail when a committed notebook's cells differ from its source",
+    )
+    parser.add_argument(
+        "--no-execute", action="store_true", help="write the notebooks without running them"
+    )
+    parser.add_argument("--timeout", type=int, default=None, help="cell timeout in seconds")
+    args = parser.parse_args(argv)
+    numbers = args.lessons or all_numbers()
+    if args.check:
+        problems = check(numbers)
+        for line in problems:
+            print(line, file=sys.stderr)
+        if not problems:
+            print(f"ok: {len(numbers)} notebooks match their sources", file=sys.stderr)
+        return 1 if problems else 0
+    for number in numbers:
+        name, cells, options = load_source(find_source(number))
+        if args.timeout is not None:
+            options["timeout"] = args.timeout
+        build(name, cells, execute=not args.no_execute, **options)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -94,6 +94,7 @@ def untagged(path: Path) -> list[str]:
 
 
 ALL_CITATIONS = [(p, *c) for p in answer_files() for c in citations(p)]
+ALL_FRONTIER = [(p, *c) for p in answer_files() for c in frontier_citations(p)]
 
 
 def test_there_is_an_answer_file_per_lesson_and_they_cite_numbers():
@@ -101,35 +102,33 @@ def test_there_is_an_answer_file_per_lesson_and_they_cite_numbers():
     assert len(ALL_CITATIONS) >= 40, f"only {len(ALL_CITATIONS)} tagged citations in the answers"
 
 
-@pytest.mark.parametrize(
-    ("path", "line", "cited", "lesson"),
-    ALL_CITATIONS,
-    ids=[f"answer{c[0].stem}-line{c[1]}-L{c[3]}:{c[2]}" for c in ALL_CITATIONS],
-)
-def test_cited_number_is_in_the_lessons_stored_outputs(path, line, cited, lesson):
-    if not is_present(cited, lesson):
-        near = "\n  ".join(candidates(cited, lesson)) or "(no number in the outputs)"
-        pytest.fail(
-            f"{path.relative_to(ROOT)}:{line} cites **{cited}** [L{lesson}], but "
-            f"{notebook_path(lesson).relative_to(ROOT)}'s stored outputs do not print it. "
-            f"Closest candidates:\n  {near}\n"
-            "Run `.venv/bin/python tests/test_answers.py --stale` to list every stale one."
-        )
+# One test per answer file, reporting every stale citation at once (issue 15, item 5): an edit
+# that moves lines renames no test, and a re-executed lesson shows all it broke in one run.
 
 
-ALL_FRONTIER = [(p, *c) for p in answer_files() for c in frontier_citations(p)]
+@pytest.mark.parametrize("path", answer_files(), ids=lambda p: f"answer{p.stem}")
+def test_every_cited_number_is_in_the_lessons_stored_outputs(path):
+    stale = []
+    for line, cited, lesson in citations(path):
+        if not is_present(cited, lesson):
+            near = "; ".join(candidates(cited, lesson)) or "(no number in the outputs)"
+            stale.append(
+                f"{path.relative_to(ROOT)}:{line} cites **{cited}** [L{lesson}], but "
+                f"{notebook_path(lesson).relative_to(ROOT)}'s stored outputs do not print it. "
+                f"Closest: {near}"
+            )
+    assert not stale, f"{len(stale)} stale citation(s):\n" + "\n".join(stale)
 
 
-@pytest.mark.parametrize(
-    ("path", "line", "cited"),
-    ALL_FRONTIER,
-    ids=[f"answer{c[0].stem}-line{c[1]}-frontier:{c[2]}" for c in ALL_FRONTIER],
-)
-def test_frontier_number_is_in_the_sweeps_table(path, line, cited):
-    assert in_frontier_table(cited), (
+@pytest.mark.parametrize("path", answer_files(), ids=lambda p: f"answer{p.stem}")
+def test_every_frontier_number_is_in_the_sweeps_table(path):
+    stale = [
         f"{path.relative_to(ROOT)}:{line} cites **{cited}** [frontier], but "
         f"{FRONTIER.relative_to(ROOT)} does not print it (a new sweep?): update the answer"
-    )
+        for line, cited in frontier_citations(path)
+        if not in_frontier_table(cited)
+    ]
+    assert not stale, f"{len(stale)} stale frontier citation(s):\n" + "\n".join(stale)
 
 
 @pytest.mark.parametrize("path", answer_files(), ids=lambda p: f"answer{p.stem}")

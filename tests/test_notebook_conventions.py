@@ -189,7 +189,7 @@ def test_executed_in_order_without_unexpected_errors(path):
         assert count is not None, f"{_where(path, i)} was never executed: rebuild the notebook"
         assert count > last, (
             f"{_where(path, i)} has execution count {count} after {last}: "
-            "run the notebook top to bottom (rebuild it with its scripts/lessons script)"
+            "run the notebook top to bottom (rebuild it: make notebooks LESSONS=NN)"
         )
         last = count
         errors = [o for o in cell.outputs if o.output_type == "error"]

@@ -37,7 +37,7 @@ def test_every_cell_has_a_slide_type(path):
         slide_type = cell.metadata.get("slideshow", {}).get("slide_type")
         assert slide_type in SLIDE_TYPES, (
             f"{path.name} cell {i} has slide_type {slide_type!r}, expected one of "
-            f"{sorted(SLIDE_TYPES)} (build cells with md()/code() from scripts/notebook_builder.py)"
+            f"{sorted(SLIDE_TYPES)} (set it in the lesson source's cell header, lessons/NN_*.py)"
         )
 
 

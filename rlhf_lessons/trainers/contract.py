@@ -174,7 +174,7 @@ def field_docs(cls) -> dict[str, str]:
     """
     docs: dict[str, str] = {}
     for klass in reversed(cls.__mro__):
-        if not dataclasses.is_dataclass(klass) or klass is object:
+        if not hasattr(klass, "__dataclass_fields__") or klass is object:  # is_dataclass(klass)
             continue
         try:
             source = inspect.getsource(klass)

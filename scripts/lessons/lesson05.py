@@ -301,7 +301,7 @@ Close distributions (μ = 0.1): k3 is unbiased with a tenth of k1's spread, and 
 right. Far apart (μ = 2): k2 is badly biased and k3's spread overtakes k1's, because $r$ is
 unbounded above: a sample that q likes much more than p makes $r - 1$ huge. The same happens in
 the toy world. The exact per-token KL,
-$\sum_v \pi(v\mid s_t)\lograc{\pi(v\mid s_t)}{\pi_{ref}(v\mid s_t)}$ (`ppo.exact_token_kl`),
+$\sum_v \pi(v\mid s_t)\log\frac{\pi(v\mid s_t)}{\pi_{ref}(v\mid s_t)}$ (`ppo.exact_token_kl`),
 against the three estimators on 512 responses of part 2's trained beta = 0.1 policy, each
 summed over the response:
 """,
