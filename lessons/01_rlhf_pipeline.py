@@ -306,12 +306,13 @@ assert before["eos_rate"] < 0.6 and before["gold"] < -0.3
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from rlhf_lessons.trainers.pipeline import remember
+from rlhf_lessons.pipeline import remember
+from rlhf_lessons.toy import gold_scores
 from rlhf_lessons.trainers.sft import SFTConfig, train_sft
 
 config = SFTConfig.toy(steps=150)
 print(config)
-result = train_sft(config)
+result = train_sft(config, gold_fn=gold_scores, eval_prompts=eval_prompts)  # samples: the judge
 remember(config, result.policy)  # later lessons load this policy from the cache, not train it
 policy = result.policy
 

@@ -165,7 +165,7 @@ print(f"all scores × 2.0   : loss {reward_model_loss(2 * scores_c, 2 * scores_r
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from rlhf_lessons.toy import gold_score, load_records
+from rlhf_lessons.toy import gold_score, gold_scores, load_records
 from rlhf_lessons.toy.generate import LABEL_TEMPERATURE
 from rlhf_lessons.trainers.reward_model import gold_ceiling
 
@@ -174,7 +174,7 @@ gold_diff = torch.tensor([gold_score(p["chosen"]) - gold_score(p["rejected"]) fo
 expected = torch.sigmoid(gold_diff.abs() / LABEL_TEMPERATURE).mean()
 display(Markdown(
     f"On the {len(test_pairs)} held-out pairs the gold judge agrees with "
-    f"**{gold_ceiling(test_pairs):.3f}** of the labels (ties count half; "
+    f"**{gold_ceiling(test_pairs, gold_scores):.3f}** of the labels (ties count half; "
     f"{(gold_diff == 0).float().mean():.1%} of pairs are gold ties). Averaged over the label "
     f"noise, it would expect σ(|Δgold| / {LABEL_TEMPERATURE}) = **{expected:.3f}**: this draw "
     "of labels happens to be a little kinder than average."
@@ -186,12 +186,13 @@ display(Markdown(
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from rlhf_lessons.trainers.pipeline import remember
+from rlhf_lessons.pipeline import remember
+from rlhf_lessons.toy import gold_scores
 from rlhf_lessons.trainers.reward_model import RewardModelConfig, train_reward_model
 
 config = RewardModelConfig.toy()
 print(config)
-rm_result = train_reward_model(config)
+rm_result = train_reward_model(config, gold_fn=gold_scores)  # the judge gives the ceiling
 remember(config, rm_result.reward_model)  # later lessons load it from the cache, not train it
 reward_model, tokenizer = rm_result.reward_model, rm_result.tokenizer
 
@@ -244,7 +245,7 @@ display(Markdown(
 # %%
 # NBVAL_IGNORE_OUTPUT
 from rlhf_lessons.evaluate import evaluate_policy
-from rlhf_lessons.trainers.pipeline import toy_sft_policy
+from rlhf_lessons.pipeline import toy_sft_policy
 
 policy, _ = toy_sft_policy()
 prompts = [r["prompt"] for r in load_records("prompts_test")]

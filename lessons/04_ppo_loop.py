@@ -80,7 +80,7 @@ from IPython.display import Markdown, display
 from rlhf_lessons.models import count_parameters, freeze
 from rlhf_lessons.toy import load_records
 from rlhf_lessons.trainers import ppo
-from rlhf_lessons.trainers.pipeline import toy_reward_model, toy_sft_policy
+from rlhf_lessons.pipeline import toy_reward_model, toy_sft_policy
 from rlhf_lessons.trainers.ppo import PPOConfig
 
 policy, tokenizer = toy_sft_policy(seed=0)      # trained: starts as the SFT model
@@ -288,13 +288,14 @@ assert stats["first_log_ratio"] < 1e-5
 # %%
 # NBVAL_IGNORE_OUTPUT
 from rlhf_lessons.plots.training import LivePlot
-from rlhf_lessons.trainers.pipeline import remember_ppo_run
+from rlhf_lessons.pipeline import remember_ppo_run
+from rlhf_lessons.toy import gold_scores
 from rlhf_lessons.trainers.ppo import train_ppo
 
 policy, _ = toy_sft_policy(seed=0)  # fresh: the step above changed the old one
 live = LivePlot(["reward", "gold", "kl"], every=5)
 result = train_ppo(PPOConfig.toy(steps=30), policy, reference, reward_model, tokenizer, prompts,
-                   callback=live, progress=False)
+                   gold_fn=gold_scores, callback=live, progress=False)
 remember_ppo_run(result, reference, reward_model, prompts)  # lesson 06 compares this very run
 first, last = result.metrics[0], result.metrics[-1]
 display(Markdown(

@@ -340,12 +340,12 @@ t0 = time.perf_counter()
 dpo, dpo_eval = hf.run_dpo(preset, models)
 dpo_seconds = time.perf_counter() - t0
 last = dpo.metrics[-1]
-print(f"DPO, {len(dpo.metrics) - 1} steps: loss {last['loss']:.3f}, accuracy {last['accuracy']:.2f}, "
+print(f"DPO, {len(dpo.metrics)} steps: loss {last['loss']:.3f}, accuracy {last['accuracy']:.2f}, "
       f"margin {last['margin']:.3f}")
 print(f"held-out: proxy reward {dpo_eval['reward']:.3f}, gold {dpo_eval['gold']:.3f}, KL {dpo_eval['kl']:.2f} nats")
 print(f"PPO:      proxy reward {evaluations[-1]['reward']:.3f}, gold {evaluations[-1]['gold']:.3f}, "
       f"KL {evaluations[-1]['kl']:.2f} nats")
-assert math.isfinite(last["loss"]) and dpo.metrics[1]["loss"] == dpo.metrics[1]["loss"]
+assert math.isfinite(last["loss"]) and dpo.metrics[0]["loss"] == dpo.metrics[0]["loss"]
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8 · Several GPUs
