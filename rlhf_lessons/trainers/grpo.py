@@ -377,6 +377,8 @@ def train_grpo(
             "kl": sample_kl,
             "reward_std": group_std.mean().item(),
             "zero_std_groups": (group_std < 1e-6).float().mean().item(),
+            "zero_variance_groups": (group_std < 1e-6).float().mean().item(),  # issue 14's name
+            "response_length": mask.sum(-1).float().mean().item(),  # tokens per response
             "clipfrac": stats["clipfrac"],
             "kl_k3": stats["kl_k3"],
             "entropy": ((first_entropy * mask).sum() / n_tokens).item(),
