@@ -161,8 +161,24 @@ def group_advantages(rewards, group_size: int, eps: float = 1e-4) -> torch.Tenso
     return ((groups - mean) / (std + eps)).view(-1)  # (B·G,)
 
 
+LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")  # TRL 1.16's names
+IMPORTANCE_SAMPLING_LEVELS = ("token", "sequence")  # "sequence": GSPO (Zheng et al. 2025)
+
+
 def grpo_loss(
-    logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps=0.2, beta=0.04
+    logprobs,
+    old_logprobs,
+    ref_logprobs,
+    advantages,
+    mask,
+    clip_eps=0.2,
+    beta=0.04,
+    *,
+    loss_type="grpo",
+    epsilon_high=None,
+    importance_sampling_level="token",
+    max_completion_length=None,
+    num_items_in_batch=None,
 ) -> tuple[torch.Tensor, dict]:
     """GRPO's loss: clipped surrogate minus β·k3 KL, mean over each response, then over responses.
 
@@ -175,21 +191,58 @@ def grpo_loss(
         ref_logprobs: (B, T) log π_ref (no gradient).
         advantages: (B,) one advantage per response (from `group_advantages`).
         mask: (B, T) 1 = real response token.
+        clip_eps: TRL's `epsilon` (the lower clip, and the upper one unless `epsilon_high`).
+        loss_type (TRL 1.16's names and normalisations):
+            "grpo"    mean over each response's tokens, then over responses (DeepSeekMath eq. 3)
+            "bnpo"    sum over every token of the batch / number of tokens
+            "dr_grpo" sum / (B · max_completion_length): no length bias (Liu et al. 2025)
+            "dapo"    sum / num_items_in_batch, the tokens of the whole generation batch (Yu et al. 2025)
+        epsilon_high: DAPO's clip-higher upper bound (None: = clip_eps).
+        importance_sampling_level: "token", or "sequence" (GSPO: one ratio per response, the
+            exp of the mean token log ratio).
+        max_completion_length: T_max for "dr_grpo" (None: the mask's width T).
+        num_items_in_batch: token count for "dapo" (None: mask.sum()).
     Returns: (loss, stats) with stats' clipfrac and kl_k3 (per-token means, floats).
     """
+    if loss_type not in LOSS_TYPES:
+        raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {loss_type!r}")
+    if importance_sampling_level not in IMPORTANCE_SAMPLING_LEVELS:
+        raise ValueError(
+            f"importance_sampling_level must be one of {IMPORTANCE_SAMPLING_LEVELS}, "
+            f"got {importance_sampling_level!r}"
+        )
+    eps_high = clip_eps if epsilon_high is None else epsilon_high
+    if eps_high < clip_eps:
+        raise ValueError(f"epsilon_high ({eps_high}) must be >= clip_eps ({clip_eps})")
     mask = mask.float()
     A = advantages[:, None]  # (B, 1): every token of response i gets A_i
-    ratio = (logprobs - old_logprobs).exp()  # (B, T) ρ = π_θ / π_old
-    clipped = ratio.clamp(1 - clip_eps, 1 + clip_eps)  # (B, T)
-    surrogate = torch.min(ratio * A, clipped * A)  # (B, T) pessimistic bound, as PPO
+    log_ratio = logprobs - old_logprobs  # (B, T)
+    if importance_sampling_level == "sequence":  # GSPO: one ratio per response
+        log_ratio = ((log_ratio * mask).sum(-1) / mask.sum(-1).clamp(min=1))[:, None]  # (B, 1)
+    ratio = log_ratio.exp()  # (B, T) or (B, 1): ρ = π_θ / π_old
+    clipped = ratio.clamp(1 - clip_eps, 1 + eps_high)
+    surrogate = torch.min(ratio * A, clipped * A)  # pessimistic bound, as PPO
     kl = kl_k3(ref_logprobs - logprobs)  # (B, T) k3 with log r = log π_ref - log π_θ
     per_token = surrogate - beta * kl  # (B, T) the objective to maximise
-    per_response = (per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1)  # (B,)
-    loss = -per_response.mean()
+    if loss_type == "grpo":
+        per_response = (per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1)  # (B,)
+        loss = -per_response.mean()
+    elif loss_type == "bnpo":
+        loss = -(per_token * mask).sum() / mask.sum().clamp(min=1)
+    elif loss_type == "dr_grpo":
+        t_max = mask.shape[1] if max_completion_length is None else max_completion_length
+        loss = -(per_token * mask).sum() / (mask.shape[0] * t_max)
+    else:  # "dapo"
+        n_items = mask.sum() if num_items_in_batch is None else torch.as_tensor(num_items_in_batch)
+        loss = -(per_token * mask).sum() / n_items.float().clamp(min=1)
+    ratio = ratio.expand_as(mask)  # (B, T) for the clip statistics
     with torch.no_grad():
         n = mask.sum()
         stats = {
-            "clipfrac": (((ratio - 1).abs() > clip_eps).float() * mask).sum().item() / n.item(),
+            "clipfrac": (((ratio < 1 - clip_eps) | (ratio > 1 + eps_high)).float() * mask)
+            .sum()
+            .item()
+            / n.item(),
             "kl_k3": (kl * mask).sum().item() / n.item(),
         }
     return loss, stats
