@@ -15,7 +15,7 @@ import torch
 
 trl_grpo = pytest.importorskip("trl.trainer.grpo_trainer")
 
-from rlhf_lessons.trainers.grpo import grpo_loss  # noqa: E402
+from rlhf_lessons.trainers.grpo import group_advantages, grpo_loss  # noqa: E402
 
 
 class _StandIn:
@@ -111,3 +111,22 @@ def test_every_variant_equals_trl(loss_type, level):
     (g_ours,) = torch.autograd.grad(ours, logps, retain_graph=True)
     (g_theirs,) = torch.autograd.grad(theirs, logps)
     torch.testing.assert_close(g_ours, g_theirs, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("scale_rewards", ["group", "batch", "none"])
+def test_group_advantages_match_trl(scale_rewards):
+    """TRL 1.16's _generate_and_score_completions advantage lines, with its own nanstd."""
+    G = 4
+    rewards = torch.randn(3 * G, generator=torch.Generator().manual_seed(3))
+    rewards[:G] = 1.0  # one zero-variance group
+    mean = rewards.view(-1, G).mean(1).repeat_interleave(G)
+    if scale_rewards == "batch":
+        std = trl_grpo.nanstd(rewards).expand_as(rewards)
+    else:
+        std = trl_grpo.nanstd(rewards.view(-1, G), dim=1).repeat_interleave(G)
+    theirs = rewards - mean
+    if scale_rewards != "none":
+        theirs = theirs / (std + 1e-4)
+    ours = group_advantages(rewards, G, scale_rewards=scale_rewards)
+    torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=0)
+    assert torch.equal(ours[:G], torch.zeros(G))

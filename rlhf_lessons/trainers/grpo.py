@@ -127,7 +127,12 @@ class GRPOResult:
     train_seconds: float = 0.0  # time in training steps: sampling, scoring, updates (no eval)
 
 
-def group_advantages(rewards, group_size: int, eps: float = 1e-4) -> torch.Tensor:
+SCALE_REWARDS = ("group", "batch", "none")  # TRL 1.16's scale_rewards values
+
+
+def group_advantages(
+    rewards, group_size: int, eps: float = 1e-4, *, scale_rewards: str = "group"
+) -> torch.Tensor:
     """GRPO's advantages: each reward normalised within its own group of G responses.
 
         A_i = (r_i - mean(r_group)) / (std(r_group) + eps)
@@ -140,6 +145,8 @@ def group_advantages(rewards, group_size: int, eps: float = 1e-4) -> torch.Tenso
         group_size: G >= 2.
         eps: > 0, added to the std (unbiased, as in TRL): a group with equal rewards gets
             advantages 0 instead of 0/0.
+        scale_rewards: as TRL 1.16: "group" divides by each group's std (DeepSeekMath),
+            "batch" by the whole batch's std, "none" not at all (Dr. GRPO, Liu et al. 2025).
 
     Returns: (B·G,) advantages; each group has mean 0 (and std ≈ 1 unless all equal).
     """
@@ -155,10 +162,15 @@ def group_advantages(rewards, group_size: int, eps: float = 1e-4) -> torch.Tenso
         )
     if not isinstance(eps, (int, float)) or not eps > 0:
         raise ValueError(f"eps must be > 0, got {eps!r}")
+    if scale_rewards not in SCALE_REWARDS:
+        raise ValueError(f"scale_rewards must be one of {SCALE_REWARDS}, got {scale_rewards!r}")
     groups = rewards.view(-1, group_size)  # (B, G)
     mean = groups.mean(dim=1, keepdim=True)  # (B, 1)
-    std = groups.std(dim=1, keepdim=True)  # (B, 1), unbiased
-    return ((groups - mean) / (std + eps)).view(-1)  # (B·G,)
+    centred = groups - mean  # (B, G)
+    if scale_rewards == "none":
+        return centred.view(-1)  # (B·G,)
+    std = groups.std(dim=1, keepdim=True) if scale_rewards == "group" else rewards.std()  # unbiased
+    return (centred / (std + eps)).view(-1)  # (B·G,)
 
 
 LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")  # TRL 1.16's names
