@@ -190,7 +190,9 @@ def test_doctor_names_the_zero_gradient(world):
 @pytest.mark.parametrize(
     "field, value",
     [("beta", -0.1), ("group_size", 1), ("clip_eps", 0.0), ("lr", -1e-3), ("steps", 0),
-     ("epochs", 0), ("adv_eps", 0.0), ("missing_eos_penalty", -1.0), ("beta", float("nan"))],
+     ("epochs", 0), ("adv_eps", 0.0), ("missing_eos_penalty", -1.0), ("beta", float("nan")),
+     ("loss_type", "ppo"), ("epsilon_high", 0.1), ("importance_sampling_level", "tok"),
+     ("scale_rewards", True)],
 )  # fmt: skip
 def test_bad_config_values_are_rejected_by_name(field, value):
     with pytest.raises(ValueError, match=f"GRPOConfig.{field}"):

@@ -54,6 +54,11 @@ __all__ = [
 ]
 
 
+LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")  # TRL 1.16's names
+IMPORTANCE_SAMPLING_LEVELS = ("token", "sequence")  # "sequence": GSPO (Zheng et al. 2025)
+SCALE_REWARDS = ("group", "batch", "none")  # TRL 1.16's scale_rewards values
+
+
 @dataclass
 class GRPOConfig:
     """Settings of one GRPO run: the toy world's sizes, DeepSeekMath's beta (`toy()` sets 0.2)."""
@@ -74,8 +79,31 @@ class GRPOConfig:
     eval_every: int = 10  # steps between held-out evaluations (0 = only before and after)
     eval_prompts: int = 128  # held-out prompts (data/toy/prompts_test) sampled at each evaluation
     checkpoint_every: int = 50  # steps between atomic checkpoints when an out dir is given
+    loss_type: str = "grpo"  # TRL 1.16's names: "grpo", "bnpo", "dr_grpo" or "dapo"
+    epsilon_high: float | None = None  # DAPO's clip-higher upper bound (None: = clip_eps)
+    importance_sampling_level: str = "token"  # "token", or "sequence" (GSPO)
+    scale_rewards: str = "group"  # divide advantages by the "group" / "batch" std, or "none"
 
     def __post_init__(self):
+        if self.loss_type not in LOSS_TYPES:
+            raise ValueError(
+                f"GRPOConfig.loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}"
+            )
+        if self.importance_sampling_level not in IMPORTANCE_SAMPLING_LEVELS:
+            raise ValueError(
+                f"GRPOConfig.importance_sampling_level must be one of "
+                f"{IMPORTANCE_SAMPLING_LEVELS}, got {self.importance_sampling_level!r}"
+            )
+        if self.scale_rewards not in SCALE_REWARDS:
+            raise ValueError(
+                f"GRPOConfig.scale_rewards must be one of {SCALE_REWARDS}, got {self.scale_rewards!r}"
+            )
+        if self.epsilon_high is not None and not (
+            isinstance(self.epsilon_high, (int, float)) and self.epsilon_high >= self.clip_eps
+        ):
+            raise ValueError(
+                f"GRPOConfig.epsilon_high must be >= clip_eps ({self.clip_eps}), got {self.epsilon_high!r}"
+            )
         positive_ints = (
             "steps",
             "prompts_per_step",
@@ -127,9 +155,6 @@ class GRPOResult:
     train_seconds: float = 0.0  # time in training steps: sampling, scoring, updates (no eval)
 
 
-SCALE_REWARDS = ("group", "batch", "none")  # TRL 1.16's scale_rewards values
-
-
 def group_advantages(
     rewards, group_size: int, eps: float = 1e-4, *, scale_rewards: str = "group"
 ) -> torch.Tensor:
@@ -171,10 +196,6 @@ def group_advantages(
         return centred.view(-1)  # (B·G,)
     std = groups.std(dim=1, keepdim=True) if scale_rewards == "group" else rewards.std()  # unbiased
     return (centred / (std + eps)).view(-1)  # (B·G,)
-
-
-LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")  # TRL 1.16's names
-IMPORTANCE_SAMPLING_LEVELS = ("token", "sequence")  # "sequence": GSPO (Zheng et al. 2025)
 
 
 def grpo_loss(
@@ -396,7 +417,9 @@ def train_grpo(
                 )
         else:
             rewards = task_reward(reward_model, batch, eos, config.missing_eos_penalty)  # (B·G,)
-        advantages = group_advantages(rewards, G, config.adv_eps)  # (B·G,)
+        advantages = group_advantages(
+            rewards, G, config.adv_eps, scale_rewards=config.scale_rewards
+        )  # (B·G,)
         with torch.no_grad():
             ref_logprobs = (
                 response_logprobs(reference, batch, config.temperature) if config.beta > 0 else None
@@ -414,8 +437,11 @@ def train_grpo(
             old = old_logprobs if old_logprobs is not None else logprobs.detach()
             ref = ref_logprobs if ref_logprobs is not None else logprobs.detach()
             loss, stats = grpo_loss(
-                logprobs, old, ref, advantages, mask, config.clip_eps, config.beta
-            )
+                logprobs, old, ref, advantages, mask, config.clip_eps, config.beta,
+                loss_type=config.loss_type, epsilon_high=config.epsilon_high,
+                importance_sampling_level=config.importance_sampling_level,
+                max_completion_length=config.max_new_tokens,
+            )  # fmt: skip
             if epoch == 0:  # diagnostics of the batch as sampled
                 first_logprobs, first_entropy = logprobs.detach(), entropy.detach()
             check_finite_loss(loss, step)
