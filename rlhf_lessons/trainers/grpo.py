@@ -498,6 +498,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--prompts-per-step", type=int, help="prompts per batch (toy: 8)")
     parser.add_argument("--epochs", type=int, help="gradient steps per batch (toy: 1)")
     parser.add_argument("--eval-every", type=int, help="steps between evaluations (toy: 10)")
+    parser.add_argument("--loss-type", choices=LOSS_TYPES, help="TRL's loss_type (default grpo)")
+    parser.add_argument("--epsilon-high", type=float, help="clip-higher upper bound (DAPO)")
+    parser.add_argument(
+        "--importance-sampling-level", choices=IMPORTANCE_SAMPLING_LEVELS, help="sequence: GSPO"
+    )
+    parser.add_argument("--scale-rewards", choices=SCALE_REWARDS, help="advantage std: group")
 
 
 def run_cli(args) -> GRPOResult:
@@ -516,6 +522,10 @@ def run_cli(args) -> GRPOResult:
         "prompts_per_step": getattr(args, "prompts_per_step", None),
         "epochs": getattr(args, "epochs", None),
         "eval_every": getattr(args, "eval_every", None),
+        "loss_type": getattr(args, "loss_type", None),
+        "epsilon_high": getattr(args, "epsilon_high", None),
+        "importance_sampling_level": getattr(args, "importance_sampling_level", None),
+        "scale_rewards": getattr(args, "scale_rewards", None),
     }
     config = GRPOConfig.toy(**{k: v for k, v in overrides.items() if v is not None})
     sft_policy, tokenizer = toy_sft_policy(seed=config.seed)
