@@ -48,6 +48,7 @@ class Thresholds:
     entropy_min: float = 0.1  # nats per token: the policy has become (nearly) deterministic
     reward_std_min: float = 1e-6  # every response in a batch scored the same
     zero_std_groups_max: float = 0.5  # GRPO: fraction of groups with identical rewards
+    grad_norm_min: float = 1e-12  # a gradient norm at or below this: the update did nothing
     eos_rate_min: float = 0.5  # fraction of responses that end with <eos>
     preference_loss_tolerance: float = 0.01  # |loss - log 2| below this counts as "stuck"
     preference_loss_patience: int = 20  # ...for this many consecutive steps
@@ -98,6 +99,13 @@ CATALOGUE = {
         "every response in the batch got the same reward",
         "the reward signal is saturated or broken; advantages are all zero and nothing is learned",
         "check the reward model on a few samples, sample with temperature 1, use larger groups",
+    ),
+    "zero-gradient": (
+        "the gradient norm is 0: this step changed nothing, and no error was raised",
+        "every advantage is 0 (GRPO: identical rollouts in each group from the same seed per sample "
+        "or greedy decoding, or a saturated verifier) and beta = 0, so the loss is exactly 0",
+        "sample the group with different seeds at temperature 1, use larger groups, drop or "
+        "resample zero-variance groups (DAPO's dynamic sampling)",
     ),
     "no-eos": (
         "many responses never end with <eos>",
@@ -171,6 +179,15 @@ class Doctor:
             self._flag(
                 "zero-reward-variance", step, f"{v:.0%} of groups have identical rewards", new
             )
+        if (v := get("zero_variance_groups")) is not None and v > t.zero_std_groups_max:
+            self._flag(
+                "zero-reward-variance", step, f"{v:.0%} of groups have identical rewards", new
+            )
+        if (v := get("grad_norm")) is not None and math.isfinite(v) and v <= t.grad_norm_min:
+            groups = get("zero_variance_groups")
+            groups = get("zero_std_groups") if groups is None else groups
+            extra = f", {groups:.0%} of groups with identical rewards" if groups is not None else ""
+            self._flag("zero-gradient", step, f"grad_norm = {v:.2g}{extra}", new)
         if (v := get("eos_rate")) is not None and v < t.eos_rate_min:
             self._flag("no-eos", step, f"eos_rate = {v:.2f}", new)
         if self.stage in ("reward_model", "dpo") and (loss := get("loss")) is not None:

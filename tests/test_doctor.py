@@ -35,6 +35,7 @@ CRAFTED = {
     "zero-reward-variance": ("ppo", "reward_std", 0.0),
     "no-eos": ("ppo", "eos_rate", 0.1),
     "ratio-not-one": ("ppo", "first_log_ratio", 0.02),
+    "zero-gradient": ("grpo", "grad_norm", 0.0),
 }
 
 

@@ -157,10 +157,42 @@ def test_zero_variance_groups_are_counted_and_flagged(world):
     assert "zero-reward-variance" in [f.name for f in doctor.findings]
 
 
+def test_identical_rollouts_give_zero_advantages_loss_and_gradient_silently():
+    """Issue 14's silent bug: a group of identical rollouts (same seed per sample, or greedy)."""
+    g = torch.Generator().manual_seed(0)
+    B, G, T = 3, 4, 5
+    one = torch.randn(B, 1, T, generator=g).expand(B, G, T).reshape(B * G, T)  # (B·G, T)
+    logprobs = one.clone().requires_grad_(True)  # every member of a group wrote the same tokens
+    rewards = torch.randn(B, 1, generator=g).expand(B, G).reshape(B * G)  # (B·G,) equal per group
+    advantages = group_advantages(rewards, G)  # (B·G,)
+    assert torch.equal(advantages, torch.zeros(B * G))
+    mask = torch.ones(B * G, T)
+    loss, _ = grpo_loss(logprobs, one, one, advantages, mask, 0.2, beta=0.0)
+    loss.backward()
+    assert loss.item() == 0.0 and logprobs.grad.abs().max().item() == 0.0  # and no error
+
+
+def test_doctor_names_the_zero_gradient(world):
+    sft, tok, rm = world
+    flat = copy.deepcopy(rm)
+    torch.nn.init.zeros_(flat.score.weight)  # identical rewards in every group
+    doctor = Doctor("grpo", verbose=False)
+    config = GRPOConfig.toy(beta=0.0, steps=1, eval_every=0, eval_prompts=4, prompts_per_step=4,
+                            group_size=4, missing_eos_penalty=0.0)  # fmt: skip
+    result = train_grpo(config, copy.deepcopy(sft), sft, flat, tok, doctor=doctor, progress=False)
+    row = result.metrics[-1]
+    assert row["zero_variance_groups"] == 1.0 and row["grad_norm"] == 0.0
+    assert row["response_length"] > 0
+    found = {f.name: f for f in doctor.findings}
+    assert "zero-gradient" in found and "100% of groups" in found["zero-gradient"].seen
+
+
 @pytest.mark.parametrize(
     "field, value",
     [("beta", -0.1), ("group_size", 1), ("clip_eps", 0.0), ("lr", -1e-3), ("steps", 0),
-     ("epochs", 0), ("adv_eps", 0.0), ("missing_eos_penalty", -1.0), ("beta", float("nan"))],
+     ("epochs", 0), ("adv_eps", 0.0), ("missing_eos_penalty", -1.0), ("beta", float("nan")),
+     ("loss_type", "ppo"), ("epsilon_high", 0.1), ("importance_sampling_level", "tok"),
+     ("scale_rewards", True)],
 )  # fmt: skip
 def test_bad_config_values_are_rejected_by_name(field, value):
     with pytest.raises(ValueError, match=f"GRPOConfig.{field}"):

@@ -54,6 +54,11 @@ __all__ = [
 ]
 
 
+LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")  # TRL 1.16's names
+IMPORTANCE_SAMPLING_LEVELS = ("token", "sequence")  # "sequence": GSPO (Zheng et al. 2025)
+SCALE_REWARDS = ("group", "batch", "none")  # TRL 1.16's scale_rewards values
+
+
 @dataclass
 class GRPOConfig:
     """Settings of one GRPO run: the toy world's sizes, DeepSeekMath's beta (`toy()` sets 0.2)."""
@@ -74,8 +79,31 @@ class GRPOConfig:
     eval_every: int = 10  # steps between held-out evaluations (0 = only before and after)
     eval_prompts: int = 128  # held-out prompts (data/toy/prompts_test) sampled at each evaluation
     checkpoint_every: int = 50  # steps between atomic checkpoints when an out dir is given
+    loss_type: str = "grpo"  # TRL 1.16's names: "grpo", "bnpo", "dr_grpo" or "dapo"
+    epsilon_high: float | None = None  # DAPO's clip-higher upper bound (None: = clip_eps)
+    importance_sampling_level: str = "token"  # "token", or "sequence" (GSPO)
+    scale_rewards: str = "group"  # divide advantages by the "group" / "batch" std, or "none"
 
     def __post_init__(self):
+        if self.loss_type not in LOSS_TYPES:
+            raise ValueError(
+                f"GRPOConfig.loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}"
+            )
+        if self.importance_sampling_level not in IMPORTANCE_SAMPLING_LEVELS:
+            raise ValueError(
+                f"GRPOConfig.importance_sampling_level must be one of "
+                f"{IMPORTANCE_SAMPLING_LEVELS}, got {self.importance_sampling_level!r}"
+            )
+        if self.scale_rewards not in SCALE_REWARDS:
+            raise ValueError(
+                f"GRPOConfig.scale_rewards must be one of {SCALE_REWARDS}, got {self.scale_rewards!r}"
+            )
+        if self.epsilon_high is not None and not (
+            isinstance(self.epsilon_high, (int, float)) and self.epsilon_high >= self.clip_eps
+        ):
+            raise ValueError(
+                f"GRPOConfig.epsilon_high must be >= clip_eps ({self.clip_eps}), got {self.epsilon_high!r}"
+            )
         positive_ints = (
             "steps",
             "prompts_per_step",
@@ -127,7 +155,9 @@ class GRPOResult:
     train_seconds: float = 0.0  # time in training steps: sampling, scoring, updates (no eval)
 
 
-def group_advantages(rewards, group_size: int, eps: float = 1e-4) -> torch.Tensor:
+def group_advantages(
+    rewards, group_size: int, eps: float = 1e-4, *, scale_rewards: str = "group"
+) -> torch.Tensor:
     """GRPO's advantages: each reward normalised within its own group of G responses.
 
         A_i = (r_i - mean(r_group)) / (std(r_group) + eps)
@@ -140,6 +170,8 @@ def group_advantages(rewards, group_size: int, eps: float = 1e-4) -> torch.Tenso
         group_size: G >= 2.
         eps: > 0, added to the std (unbiased, as in TRL): a group with equal rewards gets
             advantages 0 instead of 0/0.
+        scale_rewards: as TRL 1.16: "group" divides by each group's std (DeepSeekMath),
+            "batch" by the whole batch's std, "none" not at all (Dr. GRPO, Liu et al. 2025).
 
     Returns: (B·G,) advantages; each group has mean 0 (and std ≈ 1 unless all equal).
     """
@@ -155,14 +187,31 @@ def group_advantages(rewards, group_size: int, eps: float = 1e-4) -> torch.Tenso
         )
     if not isinstance(eps, (int, float)) or not eps > 0:
         raise ValueError(f"eps must be > 0, got {eps!r}")
+    if scale_rewards not in SCALE_REWARDS:
+        raise ValueError(f"scale_rewards must be one of {SCALE_REWARDS}, got {scale_rewards!r}")
     groups = rewards.view(-1, group_size)  # (B, G)
     mean = groups.mean(dim=1, keepdim=True)  # (B, 1)
-    std = groups.std(dim=1, keepdim=True)  # (B, 1), unbiased
-    return ((groups - mean) / (std + eps)).view(-1)  # (B·G,)
+    centred = groups - mean  # (B, G)
+    if scale_rewards == "none":
+        return centred.view(-1)  # (B·G,)
+    std = groups.std(dim=1, keepdim=True) if scale_rewards == "group" else rewards.std()  # unbiased
+    return (centred / (std + eps)).view(-1)  # (B·G,)
 
 
 def grpo_loss(
-    logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps=0.2, beta=0.04
+    logprobs,
+    old_logprobs,
+    ref_logprobs,
+    advantages,
+    mask,
+    clip_eps=0.2,
+    beta=0.04,
+    *,
+    loss_type="grpo",
+    epsilon_high=None,
+    importance_sampling_level="token",
+    max_completion_length=None,
+    num_items_in_batch=None,
 ) -> tuple[torch.Tensor, dict]:
     """GRPO's loss: clipped surrogate minus β·k3 KL, mean over each response, then over responses.
 
@@ -175,21 +224,58 @@ def grpo_loss(
         ref_logprobs: (B, T) log π_ref (no gradient).
         advantages: (B,) one advantage per response (from `group_advantages`).
         mask: (B, T) 1 = real response token.
+        clip_eps: TRL's `epsilon` (the lower clip, and the upper one unless `epsilon_high`).
+        loss_type (TRL 1.16's names and normalisations):
+            "grpo"    mean over each response's tokens, then over responses (DeepSeekMath eq. 3)
+            "bnpo"    sum over every token of the batch / number of tokens
+            "dr_grpo" sum / (B · max_completion_length): no length bias (Liu et al. 2025)
+            "dapo"    sum / num_items_in_batch, the tokens of the whole generation batch (Yu et al. 2025)
+        epsilon_high: DAPO's clip-higher upper bound (None: = clip_eps).
+        importance_sampling_level: "token", or "sequence" (GSPO: one ratio per response, the
+            exp of the mean token log ratio).
+        max_completion_length: T_max for "dr_grpo" (None: the mask's width T).
+        num_items_in_batch: token count for "dapo" (None: mask.sum()).
     Returns: (loss, stats) with stats' clipfrac and kl_k3 (per-token means, floats).
     """
+    if loss_type not in LOSS_TYPES:
+        raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {loss_type!r}")
+    if importance_sampling_level not in IMPORTANCE_SAMPLING_LEVELS:
+        raise ValueError(
+            f"importance_sampling_level must be one of {IMPORTANCE_SAMPLING_LEVELS}, "
+            f"got {importance_sampling_level!r}"
+        )
+    eps_high = clip_eps if epsilon_high is None else epsilon_high
+    if eps_high < clip_eps:
+        raise ValueError(f"epsilon_high ({eps_high}) must be >= clip_eps ({clip_eps})")
     mask = mask.float()
     A = advantages[:, None]  # (B, 1): every token of response i gets A_i
-    ratio = (logprobs - old_logprobs).exp()  # (B, T) ρ = π_θ / π_old
-    clipped = ratio.clamp(1 - clip_eps, 1 + clip_eps)  # (B, T)
-    surrogate = torch.min(ratio * A, clipped * A)  # (B, T) pessimistic bound, as PPO
+    log_ratio = logprobs - old_logprobs  # (B, T)
+    if importance_sampling_level == "sequence":  # GSPO: one ratio per response
+        log_ratio = ((log_ratio * mask).sum(-1) / mask.sum(-1).clamp(min=1))[:, None]  # (B, 1)
+    ratio = log_ratio.exp()  # (B, T) or (B, 1): ρ = π_θ / π_old
+    clipped = ratio.clamp(1 - clip_eps, 1 + eps_high)
+    surrogate = torch.min(ratio * A, clipped * A)  # pessimistic bound, as PPO
     kl = kl_k3(ref_logprobs - logprobs)  # (B, T) k3 with log r = log π_ref - log π_θ
     per_token = surrogate - beta * kl  # (B, T) the objective to maximise
-    per_response = (per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1)  # (B,)
-    loss = -per_response.mean()
+    if loss_type == "grpo":
+        per_response = (per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1)  # (B,)
+        loss = -per_response.mean()
+    elif loss_type == "bnpo":
+        loss = -(per_token * mask).sum() / mask.sum().clamp(min=1)
+    elif loss_type == "dr_grpo":
+        t_max = mask.shape[1] if max_completion_length is None else max_completion_length
+        loss = -(per_token * mask).sum() / (mask.shape[0] * t_max)
+    else:  # "dapo"
+        n_items = mask.sum() if num_items_in_batch is None else torch.as_tensor(num_items_in_batch)
+        loss = -(per_token * mask).sum() / n_items.float().clamp(min=1)
+    ratio = ratio.expand_as(mask)  # (B, T) for the clip statistics
     with torch.no_grad():
         n = mask.sum()
         stats = {
-            "clipfrac": (((ratio - 1).abs() > clip_eps).float() * mask).sum().item() / n.item(),
+            "clipfrac": (((ratio < 1 - clip_eps) | (ratio > 1 + eps_high)).float() * mask)
+            .sum()
+            .item()
+            / n.item(),
             "kl_k3": (kl * mask).sum().item() / n.item(),
         }
     return loss, stats
@@ -331,7 +417,9 @@ def train_grpo(
                 )
         else:
             rewards = task_reward(reward_model, batch, eos, config.missing_eos_penalty)  # (B·G,)
-        advantages = group_advantages(rewards, G, config.adv_eps)  # (B·G,)
+        advantages = group_advantages(
+            rewards, G, config.adv_eps, scale_rewards=config.scale_rewards
+        )  # (B·G,)
         with torch.no_grad():
             ref_logprobs = (
                 response_logprobs(reference, batch, config.temperature) if config.beta > 0 else None
@@ -349,8 +437,11 @@ def train_grpo(
             old = old_logprobs if old_logprobs is not None else logprobs.detach()
             ref = ref_logprobs if ref_logprobs is not None else logprobs.detach()
             loss, stats = grpo_loss(
-                logprobs, old, ref, advantages, mask, config.clip_eps, config.beta
-            )
+                logprobs, old, ref, advantages, mask, config.clip_eps, config.beta,
+                loss_type=config.loss_type, epsilon_high=config.epsilon_high,
+                importance_sampling_level=config.importance_sampling_level,
+                max_completion_length=config.max_new_tokens,
+            )  # fmt: skip
             if epoch == 0:  # diagnostics of the batch as sampled
                 first_logprobs, first_entropy = logprobs.detach(), entropy.detach()
             check_finite_loss(loss, step)
@@ -377,6 +468,8 @@ def train_grpo(
             "kl": sample_kl,
             "reward_std": group_std.mean().item(),
             "zero_std_groups": (group_std < 1e-6).float().mean().item(),
+            "zero_variance_groups": (group_std < 1e-6).float().mean().item(),  # issue 14's name
+            "response_length": mask.sum(-1).float().mean().item(),  # tokens per response
             "clipfrac": stats["clipfrac"],
             "kl_k3": stats["kl_k3"],
             "entropy": ((first_entropy * mask).sum() / n_tokens).item(),
@@ -405,6 +498,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--prompts-per-step", type=int, help="prompts per batch (toy: 8)")
     parser.add_argument("--epochs", type=int, help="gradient steps per batch (toy: 1)")
     parser.add_argument("--eval-every", type=int, help="steps between evaluations (toy: 10)")
+    parser.add_argument("--loss-type", choices=LOSS_TYPES, help="TRL's loss_type (default grpo)")
+    parser.add_argument("--epsilon-high", type=float, help="clip-higher upper bound (DAPO)")
+    parser.add_argument(
+        "--importance-sampling-level", choices=IMPORTANCE_SAMPLING_LEVELS, help="sequence: GSPO"
+    )
+    parser.add_argument("--scale-rewards", choices=SCALE_REWARDS, help="advantage std: group")
 
 
 def run_cli(args) -> GRPOResult:
@@ -423,6 +522,10 @@ def run_cli(args) -> GRPOResult:
         "prompts_per_step": getattr(args, "prompts_per_step", None),
         "epochs": getattr(args, "epochs", None),
         "eval_every": getattr(args, "eval_every", None),
+        "loss_type": getattr(args, "loss_type", None),
+        "epsilon_high": getattr(args, "epsilon_high", None),
+        "importance_sampling_level": getattr(args, "importance_sampling_level", None),
+        "scale_rewards": getattr(args, "scale_rewards", None),
     }
     config = GRPOConfig.toy(**{k: v for k, v in overrides.items() if v is not None})
     sft_policy, tokenizer = toy_sft_policy(seed=config.seed)
