@@ -23,6 +23,8 @@ COMMANDS = {
     "ppo": ("rlhf_lessons.trainers.ppo", "the four-model PPO loop (lesson 04)"),
     "dpo": ("rlhf_lessons.trainers.dpo", "direct preference optimisation (lesson 06)"),
     "grpo": ("rlhf_lessons.trainers.grpo", "group-relative policy optimisation (lesson 06)"),
+    "reinforce": ("rlhf_lessons.trainers.reinforce", "REINFORCE on whole responses (lesson 09)"),
+    "rloo": ("rlhf_lessons.trainers.rloo", "REINFORCE leave-one-out, k samples (lesson 09)"),
 }
 TOOLS = {
     "student-edition": ("rlhf_lessons.student", "write the student edition of the notebooks"),

@@ -27,6 +27,8 @@ from .toy import gold_scores, load_records
 
 __all__ = [
     "MODEL_COPIES",
+    "PG_COPIES",
+    "PG_METHODS",
     "ToyWorld",
     "load_world",
     "run_method",
@@ -41,6 +43,10 @@ __all__ = [
 ]
 
 METHODS = ("PPO", "DPO", "GRPO", "best-of-N")
+PG_METHODS = (
+    "REINFORCE",
+    "RLOO",
+)  # lesson 09's simpler policy gradients (not in `compare`'s default)
 
 # Model copies in memory while the method runs (trained + frozen), with what they are.
 MODEL_COPIES: dict[str, tuple[int, int, str]] = {
@@ -48,6 +54,10 @@ MODEL_COPIES: dict[str, tuple[int, int, str]] = {
     "DPO": (1, 1, "policy trained; the reference ran once, before training, for its logprobs"),
     "GRPO": (3, 1, "policy trained; reference + reward model frozen; no value model"),
     "best-of-N": (2, 0, "nothing trained; reference samples n times, reward model scores each"),
+}
+PG_COPIES: dict[str, tuple[int, int, str]] = {  # lesson 09 (kept apart: lesson 06 lists the above)
+    "REINFORCE": (3, 1, "policy trained; reference + reward model frozen; no value model"),
+    "RLOO": (3, 1, "policy trained; reference + reward model frozen; no value model"),
 }
 
 
@@ -109,7 +119,8 @@ def run_method(
     """Train (or, for best-of-N, sample) one method from the reference and evaluate it.
 
     Args:
-        method: "PPO", "DPO", "GRPO" or "best-of-N".
+        method: "PPO", "DPO", "GRPO", "best-of-N", "REINFORCE" or "RLOO" (lesson 09: 64
+            prompts x 1 response, and 16 prompts x 4 responses, per step).
         beta: the method's KL coefficient (None = its toy preset); ignored by best-of-N.
         steps: training steps of 64 sequences each (PPO, DPO, GRPO).
         n: samples per prompt for best-of-N.
@@ -125,8 +136,8 @@ def run_method(
     loaded = True and seconds / cpu_seconds are the saved run's own training time; a run PPO
     trains here is saved the same way.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method not in METHODS + PG_METHODS:
+        raise ValueError(f"method must be one of {METHODS + PG_METHODS}, got {method!r}")
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}")
     overrides = {"seed": world.seed} | ({"beta": beta} if beta is not None else {})
@@ -172,6 +183,24 @@ def run_method(
             eval_prompts=[], progress=False,
         )  # fmt: skip
         doctor, metrics = result.doctor, result.metrics
+    elif method in PG_METHODS:
+        from .toy import gold_scores
+
+        if method == "REINFORCE":
+            from .trainers.reinforce import REINFORCEConfig as Config
+            from .trainers.reinforce import train_reinforce as train
+
+            config = Config.toy(steps=steps, prompts_per_step=64, eval_every=0, **overrides)
+        else:
+            from .trainers.rloo import RLOOConfig as Config
+            from .trainers.rloo import train_rloo as train
+
+            config = Config.toy(steps=steps, prompts_per_step=16, k=4, eval_every=0, **overrides)
+        result = train(
+            config, policy, world.reference, world.reward_model, world.tokenizer, world.prompts,
+            gold_fn=gold_scores, eval_prompts=[], progress=False,
+        )  # fmt: skip
+        doctor, metrics = result.doctor, result.metrics
     else:  # best-of-N: no training; the cost is n samples + n scores per answer
         ns = sorted({2**k for k in range(n.bit_length()) if 2**k < n} | {n})  # 1, 2, 4, ..., n
         curve = best_of_n_curve(
@@ -188,7 +217,7 @@ def run_method(
         policy.eval()
         ev = _evaluate(world, policy)
         beta = config.beta
-    copies, trained, _ = MODEL_COPIES[method]
+    copies, trained, _ = {**MODEL_COPIES, **PG_COPIES}[method]
     return {
         "method": method,
         "beta": beta if method != "best-of-N" else None,

@@ -59,8 +59,17 @@ def test_every_method_is_judged_by_the_same_evaluation(world):
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"method": "RLOO"}, "method must be one of"), ({"method": "DPO", "steps": 0}, "steps")],
+    [({"method": "TRPO"}, "method must be one of"), ({"method": "DPO", "steps": 0}, "steps")],
 )
 def test_bad_input_named(world, kwargs, match):
     with pytest.raises(ValueError, match=match):
         run_method(world, **kwargs)
+
+
+@pytest.mark.parametrize("method", ["REINFORCE", "RLOO"])
+def test_lesson09_policy_gradients_run_on_the_same_budget(world, method):
+    row = run_method(world, method, steps=2)
+    assert row["method"] == method and row["copies"] == 3 and row["trained_copies"] == 1
+    assert [r["step"] for r in row["metrics"]] == [1, 2]
+    assert row["samples"] and row["gold"] is not None and row["kl"] is not None
+    assert all(r["gold"] is not None for r in row["metrics"])  # gold_fn was passed
