@@ -378,10 +378,8 @@ def toy_models(seed: int):
     """The toy world's cached SFT policy (+ a copy to train), reward model, tokenizer, gold."""
     from ..toy import gold_scores
 
-    try:
-        from ..pipeline import toy_reward_model, toy_sft_policy
-    except ImportError:  # before the pipeline moved out of trainers/
-        from .pipeline import toy_reward_model, toy_sft_policy
+    from .toy_models import toy_reward_model, toy_sft_policy
+
     sft, tokenizer = toy_sft_policy(seed=seed)
     return copy.deepcopy(sft), sft, toy_reward_model(seed=seed), tokenizer, gold_scores
 
