@@ -184,8 +184,6 @@ def run_method(
         )  # fmt: skip
         doctor, metrics = result.doctor, result.metrics
     elif method in PG_METHODS:
-        from .toy import gold_scores
-
         if method == "REINFORCE":
             from .trainers.reinforce import REINFORCEConfig as Config
             from .trainers.reinforce import train_reinforce as train

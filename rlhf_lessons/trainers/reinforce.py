@@ -377,7 +377,6 @@ CONFIG = REINFORCEConfig
 def toy_models(seed: int):
     """The toy world's cached SFT policy (+ a copy to train), reward model, tokenizer, gold."""
     from ..toy import gold_scores
-
     from .toy_models import toy_reward_model, toy_sft_policy
 
     sft, tokenizer = toy_sft_policy(seed=seed)
