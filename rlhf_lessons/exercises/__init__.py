@@ -12,15 +12,32 @@ from dataclasses import dataclass
 import torch
 
 
+NOT_DONE = "not_done"  # the mistake id of a stub left as it is (it raises NotImplementedError)
+
+
 @dataclass
 class Verdict:
-    """The outcome of a checker: `ok` and a message for the learner."""
+    """The outcome of a checker: `ok`, a message for the learner, and a stable `mistake` id.
+
+    `mistake` is "" for a right answer, NOT_DONE for the untouched stub, and otherwise a short
+    id naming the slip ("no_mask", "wrong_sign", ...) that tests assert on instead of wording.
+    """
 
     ok: bool
     message: str
+    mistake: str = ""
+
+    @property
+    def done(self) -> bool:
+        """False while the learner's function is still the stub."""
+        return self.mistake != NOT_DONE
 
     def __str__(self) -> str:
-        return ("✅ correct: " if self.ok else "❌ not yet: ") + self.message
+        if self.ok:
+            return "✅ correct: " + self.message
+        if not self.done:
+            return "⏳ not done yet: " + self.message
+        return "❌ not yet: " + self.message
 
     def _repr_markdown_(self) -> str:
         return str(self)
@@ -36,7 +53,9 @@ def run_candidate(fn, *args, stub_hint: str = "", **kwargs):
     NotImplementedError): where to start.
     """
     if fn is None:
-        return None, Verdict(False, "the function is not defined yet (run the exercise cell)")
+        return None, Verdict(
+            False, "the function is not defined yet (run the exercise cell)", "not_defined"
+        )
     try:
         return fn(*args, **kwargs), None
     except NotImplementedError:
@@ -45,9 +64,10 @@ def run_candidate(fn, *args, stub_hint: str = "", **kwargs):
             f"{getattr(fn, '__name__', 'your function')} still raises "
             "NotImplementedError: replace it with your code"
             + (f". {stub_hint}" if stub_hint else ""),
+            NOT_DONE,
         )
     except Exception as exc:  # a learner's bug: report it, do not crash the notebook
-        return None, Verdict(False, f"calling it raised {type(exc).__name__}: {exc}")
+        return None, Verdict(False, f"calling it raised {type(exc).__name__}: {exc}", "raised")
 
 
 def report(verdict: Verdict, raise_on_fail: bool = False) -> Verdict:
