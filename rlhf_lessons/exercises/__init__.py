@@ -7,10 +7,10 @@ checker answers "not yet" with a hint instead of crashing the notebook.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import torch
-
 
 NOT_DONE = "not_done"  # the mistake id of a stub left as it is (it raises NotImplementedError)
 
@@ -26,6 +26,10 @@ class Verdict:
     ok: bool
     message: str
     mistake: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.ok and not self.mistake:
+            self.mistake = "wrong_value"  # a wrong answer no named mistake explains
 
     @property
     def done(self) -> bool:
@@ -44,6 +48,11 @@ class Verdict:
 
     def __bool__(self) -> bool:
         return self.ok
+
+
+def mistake_id(name: str) -> str:
+    """A MISTAKES key as a stable id: "missing minus sign" -> "missing_minus_sign"."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
 def run_candidate(fn, *args, stub_hint: str = "", **kwargs):

@@ -24,9 +24,11 @@ import torch
 import torch.nn.functional as F
 
 from ..batching import QueryBatch, encode_queries
-from . import Verdict, report, run_candidate, scalar_loss_problem
+from . import Verdict, mistake_id, report, run_candidate, scalar_loss_problem
 
 __all__ = ["check_sft_loss", "reference_sft_loss", "MISTAKES"]
+
+EOS_ID = 2  # the toy tokenizer's <eos> (rlhf_lessons.toy.tokenizer: 0 <pad>, 1 <bos>, 2 <eos>)
 
 
 def reference_sft_loss(logits: torch.Tensor, batch: QueryBatch) -> torch.Tensor:
@@ -81,6 +83,12 @@ def _per_sequence(logits, b):
     return ((nll * mask).sum(1) / mask.sum(1)).mean()
 
 
+def _eos_left_out(logits, b):
+    nll = _nll(logits[:, b.prompt_len - 1 : -1], b.response_ids)
+    mask = b.response_mask.float() * (b.response_ids != EOS_ID)  # (B, T) real words only
+    return (nll * mask).sum() / mask.sum()
+
+
 # Typical wrong answers, each a function of (logits, batch), with what to say.
 MISTAKES = {
     "prompt tokens in the loss": (
@@ -101,6 +109,12 @@ MISTAKES = {
         "off by one: your loss starts at the second response token, so the first word of "
         "every response (predicted at the last prompt column, P - 1) is never trained. "
         "Use logits[:, P - 1 : -1] against all of batch.response_ids.",
+    ),
+    "eos left out": (
+        _eos_left_out,
+        "your mask drops the <eos> token: then the policy never learns to *stop*, and its "
+        "responses run to max_new_tokens. <eos> is part of the response the demonstrator "
+        "wrote; batch.response_mask is 1 up to and including it: use that mask as it is.",
     ),
     "padding counted": (
         _padding_counted,
@@ -167,8 +181,8 @@ def _close(x: torch.Tensor, y: torch.Tensor) -> bool:
     return bool(torch.allclose(x.detach().double(), y.detach().double(), rtol=1e-4, atol=1e-5))
 
 
-def _fail(message: str, raise_on_fail: bool) -> Verdict:
-    return report(Verdict(False, message), raise_on_fail)
+def _fail(message: str, raise_on_fail: bool, mistake: str = "wrong_value") -> Verdict:
+    return report(Verdict(False, message, mistake), raise_on_fail)
 
 
 def check_sft_loss(fn, raise_on_fail: bool = False) -> Verdict:
@@ -187,7 +201,7 @@ def check_sft_loss(fn, raise_on_fail: bool = False) -> Verdict:
         if problem := scalar_loss_problem(
             got, "average the token losses over the real response tokens"
         ):
-            return _fail(problem, raise_on_fail)
+            return _fail(problem, raise_on_fail, "not_a_scalar_tensor")
         results.append((logits, batch, got, reference_sft_loss(logits, batch)))
 
     wrong = [r for r in results if not _close(r[2], r[3])]
@@ -198,9 +212,9 @@ def check_sft_loss(fn, raise_on_fail: bool = False) -> Verdict:
             f"{len(batch)} queries, prompt_len {batch.prompt_len})"
         )
         with torch.no_grad():
-            for mistake, message in MISTAKES.values():
+            for name, (mistake, message) in MISTAKES.items():
                 if all(_close(r[2], mistake(r[0], r[1])) for r in results):
-                    return _fail(f"{message} {numbers}", raise_on_fail)
+                    return _fail(f"{message} {numbers}", raise_on_fail, mistake_id(name))
         return _fail(
             f"your loss differs from the response-only SFT loss {numbers}. {_HINT}",
             raise_on_fail,
@@ -210,6 +224,7 @@ def check_sft_loss(fn, raise_on_fail: bool = False) -> Verdict:
             "the value is right but it carries no gradient (did you use .item(), numpy, "
             ".detach() or torch.no_grad()?); the optimiser needs the graph back to the logits",
             raise_on_fail,
+            "no_gradient",
         )
     return report(
         Verdict(

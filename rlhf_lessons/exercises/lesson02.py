@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..losses import reward_model_loss
-from . import Verdict, report, run_candidate, scalar_loss_problem
+from . import Verdict, mistake_id, report, run_candidate, scalar_loss_problem
 
 __all__ = ["check_reward_model_loss", "MISTAKES"]
 
@@ -83,8 +83,8 @@ def _close(x: torch.Tensor, y: torch.Tensor) -> bool:
     return bool(torch.allclose(x.detach().double(), y.detach().double(), rtol=1e-4, atol=1e-5))
 
 
-def _fail(message: str, raise_on_fail: bool) -> Verdict:
-    return report(Verdict(False, message), raise_on_fail)
+def _fail(message: str, raise_on_fail: bool, mistake: str = "wrong_value") -> Verdict:
+    return report(Verdict(False, message, mistake), raise_on_fail)
 
 
 def _call(fn, c, r, m):
@@ -94,7 +94,7 @@ def _call(fn, c, r, m):
     if failed is None and (
         problem := scalar_loss_problem(got, "average over the pairs with .mean()")
     ):
-        failed = Verdict(False, problem)
+        failed = Verdict(False, problem, "not_a_scalar_tensor")
     return got, failed
 
 
@@ -122,9 +122,9 @@ def check_reward_model_loss(fn, raise_on_fail: bool = False) -> Verdict:
             f"margin {margin})"
         )
         with torch.no_grad():
-            for mistake, message in MISTAKES.values():
+            for name, (mistake, message) in MISTAKES.items():
                 if all(_close(x[3], mistake(x[0], x[1], x[2])) for x in results):
-                    return _fail(f"{message} {numbers}", raise_on_fail)
+                    return _fail(f"{message} {numbers}", raise_on_fail, mistake_id(name))
         return _fail(
             f"your loss differs from the Bradley–Terry loss {numbers}. {_HINT}", raise_on_fail
         )
@@ -133,6 +133,7 @@ def check_reward_model_loss(fn, raise_on_fail: bool = False) -> Verdict:
             "the value is right but it carries no gradient (did you use .item(), numpy, "
             ".detach() or torch.no_grad()?); the optimiser needs the graph back to the scores",
             raise_on_fail,
+            "no_gradient",
         )
     got, failed = _call(fn, *_EXTREME)
     expected = reward_model_loss(*_EXTREME)
@@ -144,6 +145,7 @@ def check_reward_model_loss(fn, raise_on_fail: bool = False) -> Verdict:
             f"{expected.item():.1f}. torch.log(torch.sigmoid(x)) underflows to log(0) = -inf; "
             "F.logsigmoid(x) computes the same thing stably.",
             raise_on_fail,
+            "unstable_log_sigmoid",
         )
     return report(
         Verdict(

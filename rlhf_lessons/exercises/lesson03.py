@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from ..losses import ppo_clip_loss
-from . import Verdict, report, run_candidate, scalar_loss_problem
+from . import Verdict, mistake_id, report, run_candidate, scalar_loss_problem
 
 __all__ = ["check_ppo_clip_loss", "MISTAKES"]
 
@@ -98,8 +98,8 @@ def _close(x: torch.Tensor, y: torch.Tensor) -> bool:
     return bool(torch.allclose(x.detach().double(), y.detach().double(), rtol=1e-4, atol=1e-5))
 
 
-def _fail(message: str, raise_on_fail: bool) -> Verdict:
-    return report(Verdict(False, message), raise_on_fail)
+def _fail(message: str, raise_on_fail: bool, mistake: str = "wrong_value") -> Verdict:
+    return report(Verdict(False, message, mistake), raise_on_fail)
 
 
 def check_ppo_clip_loss(fn, raise_on_fail: bool = False) -> Verdict:
@@ -116,7 +116,7 @@ def check_ppo_clip_loss(fn, raise_on_fail: bool = False) -> Verdict:
         if failed is not None:
             return report(failed, raise_on_fail)
         if problem := scalar_loss_problem(got, "average the per-sample objective with .mean()"):
-            return _fail(problem, raise_on_fail)
+            return _fail(problem, raise_on_fail, "not_a_scalar_tensor")
         results.append((log_ratio, advantages, eps, got, ppo_clip_loss(log_ratio, advantages, eps)))
 
     wrong = [r for r in results if not _close(r[3], r[4])]
@@ -130,15 +130,16 @@ def check_ppo_clip_loss(fn, raise_on_fail: bool = False) -> Verdict:
         )
         numbers = f"(got {got.item():.4f}, expected {expected.item():.4f} {where})"
         with torch.no_grad():
-            for mistake, message in MISTAKES.values():
+            for name, (mistake, message) in MISTAKES.items():
                 if all(_close(r[3], mistake(r[0], r[1], r[2])) for r in results):
-                    return _fail(f"{message} {numbers}", raise_on_fail)
+                    return _fail(f"{message} {numbers}", raise_on_fail, mistake_id(name))
         return _fail(f"your loss differs from PPO's clipped loss {numbers}. {_HINT}", raise_on_fail)
     if not all(r[3].requires_grad for r in results):
         return _fail(
             "the value is right but it carries no gradient (did you use .item(), numpy, "
             ".detach() or torch.no_grad()?); an optimiser needs the graph back to log_ratio",
             raise_on_fail,
+            "no_gradient",
         )
     return report(
         Verdict(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from ..advantages import gae
-from . import Verdict, report, run_candidate
+from . import Verdict, mistake_id, report, run_candidate
 
 __all__ = ["check_gae", "MISTAKES"]
 
@@ -138,7 +138,9 @@ def check_gae(fn, raise_on_fail: bool = False) -> Verdict:
             return report(failed, raise_on_fail)
         if not (isinstance(got, tuple) and len(got) == 2):
             return report(
-                Verdict(False, "return a pair (advantages, returns), each a (B, T) tensor"),
+                Verdict(
+                    False, "return a pair (advantages, returns), each a (B, T) tensor", "not_a_pair"
+                ),
                 raise_on_fail,
             )
         if not all(isinstance(x, torch.Tensor) and x.shape == rewards.shape for x in got):
@@ -150,6 +152,7 @@ def check_gae(fn, raise_on_fail: bool = False) -> Verdict:
                     False,
                     f"advantages and returns must be tensors of the rewards' shape "
                     f"{tuple(rewards.shape)}; got {shapes}",
+                    "wrong_shape",
                 ),
                 raise_on_fail,
             )
@@ -170,13 +173,13 @@ def check_gae(fn, raise_on_fail: bool = False) -> Verdict:
         for (_, _, _, _, m), (a, r), (a_ok, r_ok) in results
     )
     if on_real:  # right on every real token: only the padding is wrong
-        return report(Verdict(False, _PADDING), raise_on_fail)
-    for mistake, message in MISTAKES.values():
+        return report(Verdict(False, _PADDING, "padding_not_zero"), raise_on_fail)
+    for name, (mistake, message) in MISTAKES.items():
         if all(
             _close(r[1][0], mistake(*r[0])[0]) and _close(r[1][1], mistake(*r[0])[1])
             for r in results
         ):
-            return report(Verdict(False, message), raise_on_fail)
+            return report(Verdict(False, message, mistake_id(name)), raise_on_fail)
     (rewards, values, gamma, lam, mask), (adv, ret), (adv_ok, ret_ok) = wrong[0]
     which = "advantages" if not _close(adv, adv_ok) else "returns"
     return report(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 
 from ..trainers.ppo import AdaptiveKLController
-from . import Verdict, report, run_candidate
+from . import Verdict, mistake_id, report, run_candidate
 
 __all__ = ["check_update_beta", "MISTAKES"]
 
@@ -53,6 +53,12 @@ MISTAKES = {
         lambda b, kl, t, h, n: b + _clip(kl / t - 1) * n / h,
         "your update is additive; it is multiplicative: beta · (1 + error · n_steps / horizon), "
         "so beta stays positive and its scale does not matter.",
+    ),
+    "exponential update": (
+        lambda b, kl, t, h, n: b * math.exp(_clip(kl / t - 1) * n / h),
+        "beta · exp(error · n_steps / horizon) is a fine controller (and agrees to the first "
+        "order), but the lesson's, Ziegler et al.'s and TRL's is beta · (1 + error · n_steps / "
+        "horizon): the two differ in the 6th digit on these cases.",
     ),
     "absolute error": (
         lambda b, kl, t, h, n: b * (1 + _clip(kl - t) * n / h),
@@ -98,7 +104,11 @@ def check_update_beta(fn, raise_on_fail: bool = False) -> Verdict:
             value = value.item()
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             return report(
-                Verdict(False, f"return the new beta as a number, got {type(value).__name__}"),
+                Verdict(
+                    False,
+                    f"return the new beta as a number, got {type(value).__name__}",
+                    "not_a_number",
+                ),
                 raise_on_fail,
             )
         got.append(float(value))
@@ -116,15 +126,15 @@ def check_update_beta(fn, raise_on_fail: bool = False) -> Verdict:
             ),
             raise_on_fail,
         )
-    for mistake, message in MISTAKES.values():
+    for name, (mistake, message) in MISTAKES.items():
         if all(close(v, mistake(*c)) for c, v in zip(_CASES, got)):
-            return report(Verdict(False, message), raise_on_fail)
+            return report(Verdict(False, message, mistake_id(name)), raise_on_fail)
     (beta, kl, target, horizon, n_steps), value = wrong[0]
     return report(
         Verdict(
             False,
             f"for beta={beta}, kl={kl}, target={target}, horizon={horizon}, n_steps={n_steps} you "
-            f"return {value:.6g}, expected {_expected(beta, kl, target, horizon, n_steps):.6g}. "
+            f"return {value:.10g}, expected {_expected(beta, kl, target, horizon, n_steps):.10g}. "
             f"{_HINT}",
         ),
         raise_on_fail,

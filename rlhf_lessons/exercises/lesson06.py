@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from ..losses import dpo_loss
 from ..trainers.grpo import group_advantages
-from . import Verdict, report, run_candidate, scalar_loss_problem
+from . import Verdict, mistake_id, report, run_candidate, scalar_loss_problem
 
 __all__ = ["check_group_advantages", "check_dpo_loss", "GROUP_MISTAKES", "DPO_MISTAKES"]
 
@@ -103,8 +103,8 @@ def _close(x, y) -> bool:
     return x.shape == y.shape and bool(torch.allclose(x, y, rtol=1e-4, atol=1e-5, equal_nan=True))
 
 
-def _fail(message: str, raise_on_fail: bool) -> Verdict:
-    return report(Verdict(False, message), raise_on_fail)
+def _fail(message: str, raise_on_fail: bool, mistake: str = "wrong_value") -> Verdict:
+    return report(Verdict(False, message, mistake), raise_on_fail)
 
 
 def check_group_advantages(fn, raise_on_fail: bool = False) -> Verdict:
@@ -137,9 +137,9 @@ def check_group_advantages(fn, raise_on_fail: bool = False) -> Verdict:
             if rewards.numel() <= 6
             else f"(on a random batch of {rewards.numel() // G} groups of {G})"
         )
-        for mistake, message in GROUP_MISTAKES.values():
+        for name, (mistake, message) in GROUP_MISTAKES.items():
             if all(_close(r[3], mistake(r[0], r[1], r[2])) for r in results):
-                return _fail(f"{message} {numbers}", raise_on_fail)
+                return _fail(f"{message} {numbers}", raise_on_fail, mistake_id(name))
         if torch.isnan(got).any():
             return _fail(f"{GROUP_MISTAKES['no eps'][1]} {numbers}", raise_on_fail)
         return _fail(f"your advantages differ from GRPO's {numbers}. {_GROUP_HINT}", raise_on_fail)
@@ -247,22 +247,38 @@ def check_dpo_loss(fn, raise_on_fail: bool = False) -> Verdict:
         if failed is not None:
             return report(failed, raise_on_fail)
         if problem := scalar_loss_problem(got, "average over pairs with .mean()"):
-            return _fail(problem, raise_on_fail)
+            return _fail(problem, raise_on_fail, "not_a_scalar_tensor")
         results.append((args, beta, got, dpo_loss(*logps, beta=beta)))
     wrong = [r for r in results if not _close(r[2], r[3])]
     if wrong:
         args, beta, got, expected = wrong[0]
         numbers = f"(got {got.item():.4f}, expected {expected.item():.4f} with beta={beta})"
         with torch.no_grad():
-            for mistake, message in DPO_MISTAKES.values():
+            for name, (mistake, message) in DPO_MISTAKES.items():
                 if all(_close(r[2], mistake(*r[0], r[1])) for r in results):
-                    return _fail(f"{message} {numbers}", raise_on_fail)
+                    return _fail(f"{message} {numbers}", raise_on_fail, mistake_id(name))
         return _fail(f"your loss differs from DPO's {numbers}. {_DPO_HINT}", raise_on_fail)
     if not all(r[2].requires_grad for r in results):
         return _fail(
             "the value is right but carries no gradient (.item(), numpy, .detach() or "
             "torch.no_grad()?): the optimiser needs the graph back to the policy's logprobs",
             raise_on_fail,
+            "no_gradient",
+        )
+    # as lesson 02's checker: a pair the policy ranks very wrongly (margin = -200)
+    extreme = (torch.tensor([-1000.0]), torch.tensor([-10.0]), torch.tensor([-10.0]),
+               torch.tensor([-1000.0]), 0.1)  # fmt: skip
+    got, failed = run_candidate(fn, *extreme[:4], beta=extreme[4])
+    expected = dpo_loss(*extreme[:4], beta=extreme[4])
+    if failed is not None or not torch.isfinite(got) or not _close(got, expected):
+        value = failed.message if failed is not None else f"{got.item()}"
+        return _fail(
+            "the formula is right, but it breaks on a pair the policy ranks very wrongly "
+            f"(margin = -198): your loss gives {value}, expected {expected.item():.1f}. "
+            "torch.log(torch.sigmoid(x)) underflows to log(0) = -inf; F.logsigmoid(x) "
+            "computes the same thing stably.",
+            raise_on_fail,
+            "unstable_log_sigmoid",
         )
     return report(
         Verdict(

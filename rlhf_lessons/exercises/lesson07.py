@@ -34,7 +34,9 @@ def _close(a: float, b: float) -> bool:
 
 def _as_number(value, what: str) -> tuple[float | None, Verdict | None]:
     if value is None:
-        return None, Verdict(False, f"{what} returned None: did you forget `return`?")
+        return None, Verdict(
+            False, f"{what} returned None: did you forget `return`?", "returned_none"
+        )
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         try:
             value = float(value)  # a 0-d tensor or numpy number is fine
@@ -69,7 +71,8 @@ def check_ppo_bytes_per_param(fn, raise_on_fail: bool = False) -> Verdict:
         }
         hint = hints.get(round(full), "count 4 copies: 2 trained at 16 B, 2 frozen at 2 B")
         return report(
-            Verdict(False, f"full fine-tune: got {full:g} B/param. Hint: {hint}"), raise_on_fail
+            Verdict(False, f"full fine-tune: got {full:g} B/param. Hint: {hint}", "full_fine_tune"),
+            raise_on_fail,
         )
 
     for f in (0.01, 0.005):
@@ -91,7 +94,11 @@ def check_ppo_bytes_per_param(fn, raise_on_fail: bool = False) -> Verdict:
         else:
             hint = "per copy: frozen base 2 B + lora_fraction x 16 B for the trained copies"
         return report(
-            Verdict(False, f"lora_fraction={f}: got {value:g}, expected {want:g}. Hint: {hint}"),
+            Verdict(
+                False,
+                f"lora_fraction={f}: got {value:g}, expected {want:g}. Hint: {hint}",
+                "lora_fraction",
+            ),
             raise_on_fail,
         )
     return report(
@@ -149,7 +156,11 @@ def check_dpo_flops(fn, raise_on_fail: bool = False) -> Verdict:
         if hint is None:
             hint = "tokens = epochs x pairs x 2 x seq_tokens; FLOPs = (6·N + 2·N) x tokens"
         return report(
-            Verdict(False, f"dpo_flops{args} = {value:.3e}, expected {want:.3e}. Hint: {hint}"),
+            Verdict(
+                False,
+                f"dpo_flops{args} = {value:.3e}, expected {want:.3e}. Hint: {hint}",
+                "dpo_flops",
+            ),
             raise_on_fail,
         )
     return report(
