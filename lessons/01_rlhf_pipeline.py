@@ -372,8 +372,10 @@ assert abs(after["gold"] - demo_gold) < 0.25
 # `batch.response_ids` and `batch.response_mask`). Return the mean cross-entropy over the real
 # response tokens. The checker runs it on batches with left-padded prompts, padding after
 # `<eos>` and a response that never ended, and names the usual mistakes (prompt tokens in the
-# loss, an off-by-one shift, padding counted, the wrong average). The solution is in the
-# collapsed cell below.
+# loss, an off-by-one shift, padding counted, `<eos>` left out, the wrong average).
+# Write it in the next cell and run the checker after it: it grades *your* function, and says
+# "not done yet" while the stub is untouched. A collapsed cell after the checker holds a
+# solution, `solution_sft_loss`, graded the same way.
 
 # %%
 import torch.nn.functional as F
@@ -384,8 +386,15 @@ def my_sft_loss(logits, batch):
     raise NotImplementedError
 
 
+# %%
+# NBVAL_CHECK_OUTPUT
+from rlhf_lessons.exercises.lesson01 import check_sft_loss
+
+check_sft_loss(my_sft_loss);
+
 # %% tags=["solution"]
-def my_sft_loss(logits, batch):
+# NBVAL_CHECK_OUTPUT
+def solution_sft_loss(logits, batch):
     P = batch.prompt_len
     logits = logits[:, P - 1 : -1]  # (B, T, V): column P-1+t predicts response token t
     nll = F.cross_entropy(logits.transpose(1, 2), batch.response_ids, reduction="none")  # (B, T)
@@ -393,10 +402,7 @@ def my_sft_loss(logits, batch):
     return (nll * mask).sum() / mask.sum()
 
 
-# %%
-from rlhf_lessons.exercises.lesson01 import check_sft_loss
-
-check_sft_loss(my_sft_loss);
+check_sft_loss(solution_sft_loss);
 
 # %% [markdown]
 # Your loss is the one `train_sft` minimises: on the trained policy and a batch of

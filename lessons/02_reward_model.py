@@ -406,7 +406,9 @@ assert full > report.gold_agreement
 # The checker compares it with `reward_model_loss` on the seed's scores and on random pairs,
 # names the usual mistakes (a missing minus sign, the margin with the wrong sign, chosen and
 # rejected swapped, ...), and checks that it stays finite on a pair scored very wrongly.
-# The solution is in the collapsed cell below.
+# Write it in the next cell and run the checker after it: it grades *your* function, and says
+# "not done yet" while the stub is untouched. A collapsed cell after the checker holds a
+# solution, `solution_reward_model_loss`, graded the same way.
 
 # %%
 def my_reward_model_loss(score_chosen, score_rejected, margin=0.0):
@@ -414,16 +416,20 @@ def my_reward_model_loss(score_chosen, score_rejected, margin=0.0):
     raise NotImplementedError
 
 
+# %%
+# NBVAL_CHECK_OUTPUT
+from rlhf_lessons.exercises.lesson02 import check_reward_model_loss
+
+check_reward_model_loss(my_reward_model_loss);
+
 # %% tags=["solution"]
-def my_reward_model_loss(score_chosen, score_rejected, margin=0.0):
+# NBVAL_CHECK_OUTPUT
+def solution_reward_model_loss(score_chosen, score_rejected, margin=0.0):
     # -log σ(s_c - s_r - m), averaged over pairs; logsigmoid is stable where log(sigmoid) is not
     return -F.logsigmoid(score_chosen - score_rejected - margin).mean()
 
 
-# %%
-from rlhf_lessons.exercises.lesson02 import check_reward_model_loss
-
-check_reward_model_loss(my_reward_model_loss);
+check_reward_model_loss(solution_reward_model_loss);
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Quiz

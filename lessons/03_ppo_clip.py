@@ -238,7 +238,9 @@ display(Markdown(
 # Fill in `my_ppo_clip_loss` (four lines: ratio, clipped ratio, the min, minus the mean).
 # The checker compares it with `ppo_clip_loss` on the seed's batch and on random batches with
 # both signs of A and several ε, and if it differs tells you which common mistake it looks like.
-# The solution is in the collapsed cell below.
+# Write it in the next cell and run the checker after it: it grades *your* function, and says
+# "not done yet" while the stub is untouched. A collapsed cell after the checker holds a
+# solution, `solution_ppo_clip_loss`, graded the same way.
 
 # %%
 def my_ppo_clip_loss(log_ratio, advantages, eps=0.2):
@@ -246,17 +248,21 @@ def my_ppo_clip_loss(log_ratio, advantages, eps=0.2):
     raise NotImplementedError
 
 
+# %%
+# NBVAL_CHECK_OUTPUT
+from rlhf_lessons.exercises.lesson03 import check_ppo_clip_loss
+
+check_ppo_clip_loss(my_ppo_clip_loss);
+
 # %% tags=["solution"]
-def my_ppo_clip_loss(log_ratio, advantages, eps=0.2):
+# NBVAL_CHECK_OUTPUT
+def solution_ppo_clip_loss(log_ratio, advantages, eps=0.2):
     ratio = log_ratio.exp()  # ρ = π_θ / π_old
     clipped = ratio.clamp(1 - eps, 1 + eps)  # clip(ρ, 1-ε, 1+ε)
     return -torch.min(ratio * advantages, clipped * advantages).mean()
 
 
-# %%
-from rlhf_lessons.exercises.lesson03 import check_ppo_clip_loss
-
-check_ppo_clip_loss(my_ppo_clip_loss);
+check_ppo_clip_loss(solution_ppo_clip_loss);
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Quiz

@@ -377,8 +377,10 @@ assert closed > 0.6
 # the three formulas of step 4. Mind the mask: positions after `<eos>` are padding; their rewards
 # are zero, but a real value model outputs *something* there, and the last real token must not
 # bootstrap from it. The checker compares your function with the package's `gae` on padded random
-# batches and several (gamma, lam), and names the usual slips. The solution is in the collapsed
-# cell below.
+# batches and several (gamma, lam), and names the usual slips.
+# Write it in the next cell and run the checker after it: it grades *your* function, and says
+# "not done yet" while the stub is untouched. A collapsed cell after the checker holds a
+# solution, `solution_gae`, graded the same way.
 
 # %%
 def my_gae(rewards, values, gamma, lam, mask):
@@ -386,8 +388,15 @@ def my_gae(rewards, values, gamma, lam, mask):
     raise NotImplementedError
 
 
+# %%
+# NBVAL_CHECK_OUTPUT
+from rlhf_lessons.exercises.lesson04 import check_gae
+
+check_gae(my_gae);
+
 # %% tags=["solution"]
-def my_gae(rewards, values, gamma, lam, mask):
+# NBVAL_CHECK_OUTPUT
+def solution_gae(rewards, values, gamma, lam, mask):
     rewards, values = rewards * mask, values * mask  # nothing after <eos>
     B, T = rewards.shape
     advantages = torch.zeros_like(rewards)  # (B, T)
@@ -402,10 +411,7 @@ def my_gae(rewards, values, gamma, lam, mask):
     return advantages * mask, returns * mask
 
 
-# %%
-from rlhf_lessons.exercises.lesson04 import check_gae
-
-check_gae(my_gae);
+check_gae(solution_gae);
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Quiz

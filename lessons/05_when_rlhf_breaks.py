@@ -347,8 +347,10 @@ assert not default.doctor.findings and not adaptive.doctor.findings  # the healt
 #
 # Write `my_update_beta(beta, kl, target, horizon, n_steps)` returning the new beta, following
 # the two formulas of section 5. The checker compares it with `AdaptiveKLController` on KLs
-# below, near and far above the target and names the usual slips. The solution is in the
-# collapsed cell below.
+# below, near and far above the target and names the usual slips.
+# Write it in the next cell and run the checker after it: it grades *your* function, and says
+# "not done yet" while the stub is untouched. A collapsed cell after the checker holds a
+# solution, `solution_update_beta`, graded the same way.
 
 # %%
 def my_update_beta(beta, kl, target, horizon, n_steps):
@@ -356,16 +358,20 @@ def my_update_beta(beta, kl, target, horizon, n_steps):
     raise NotImplementedError
 
 
+# %%
+# NBVAL_CHECK_OUTPUT
+from rlhf_lessons.exercises.lesson05 import check_update_beta
+
+check_update_beta(my_update_beta);
+
 # %% tags=["solution"]
-def my_update_beta(beta, kl, target, horizon, n_steps):
+# NBVAL_CHECK_OUTPUT
+def solution_update_beta(beta, kl, target, horizon, n_steps):
     error = min(max(kl / target - 1, -0.2), 0.2)  # proportional error, clipped
     return beta * (1 + error * n_steps / horizon)
 
 
-# %%
-from rlhf_lessons.exercises.lesson05 import check_update_beta
-
-check_update_beta(my_update_beta);
+check_update_beta(solution_update_beta);
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Quiz

@@ -403,7 +403,9 @@ assert counts["PPOConfig"]["must_decide"] > counts["DPOConfig"]["must_decide"]
 #
 # The checkers compare with the package on hand-made and random inputs and name the usual
 # mistakes (normalising over the whole batch, no eps, forgetting the reference, the wrong sign...).
-# Solutions are in the collapsed cells.
+# Write both in the next cell and run the checkers after it: they grade *your* functions, and
+# say "not done yet" while the stubs are untouched. A collapsed cell after them holds solutions,
+# `solution_group_advantages` and `solution_dpo_loss`, graded the same way.
 
 # %%
 def my_group_advantages(rewards, group_size, eps=1e-4):
@@ -416,28 +418,33 @@ def my_dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, re
     raise NotImplementedError
 
 
+# %%
+# NBVAL_CHECK_OUTPUT
+from rlhf_lessons.exercises.lesson06 import check_dpo_loss, check_group_advantages
+
+check_group_advantages(my_group_advantages)
+verdict = check_dpo_loss(my_dpo_loss)
+
 # %% tags=["solution"]
+# NBVAL_CHECK_OUTPUT
 import torch.nn.functional as F
 
 
-def my_group_advantages(rewards, group_size, eps=1e-4):
+def solution_group_advantages(rewards, group_size, eps=1e-4):
     groups = rewards.view(-1, group_size)  # (B, G): one row per prompt
     mean = groups.mean(dim=1, keepdim=True)  # (B, 1)
     std = groups.std(dim=1, keepdim=True)  # (B, 1), unbiased
     return ((groups - mean) / (std + eps)).view(-1)  # (B·G,)
 
 
-def my_dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta=0.1):
+def solution_dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta=0.1):
     chosen = policy_chosen_logps - ref_chosen_logps  # log π_θ/π_ref of y_w
     rejected = policy_rejected_logps - ref_rejected_logps  # log π_θ/π_ref of y_l
     return -F.logsigmoid(beta * (chosen - rejected)).mean()
 
 
-# %%
-from rlhf_lessons.exercises.lesson06 import check_dpo_loss, check_group_advantages
-
-check_group_advantages(my_group_advantages)
-verdict = check_dpo_loss(my_dpo_loss)
+check_group_advantages(solution_group_advantages);
+check_dpo_loss(solution_dpo_loss);
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Quiz

@@ -444,15 +444,20 @@ print(f"3. PPO with 4 update epochs: {ppo4.total_flops / ppo.total_flops:.2f}x t
 # adapters with `lora_fraction` × as many parameters, and only the adapters are trained.
 
 # %%
-from rlhf_lessons.exercises.lesson07 import check_dpo_flops, check_ppo_bytes_per_param
-
-
 def ppo_bytes_per_param(lora_fraction):
     raise NotImplementedError  # your code here
 
 
+# %%
+# NBVAL_CHECK_OUTPUT
+from rlhf_lessons.exercises.lesson07 import check_ppo_bytes_per_param
+
+check_ppo_bytes_per_param(ppo_bytes_per_param);
+
+
 # %% tags=["solution"]
-def ppo_bytes_per_param(lora_fraction):
+# NBVAL_CHECK_OUTPUT
+def solution_ppo_bytes_per_param(lora_fraction):
     trained, frozen = 16, 2  # bf16 + Adam; bf16 weights only
     if lora_fraction is None:
         return 2 * trained + 2 * frozen  # policy, value model | reference, reward model
@@ -460,10 +465,7 @@ def ppo_bytes_per_param(lora_fraction):
     return 2 * lora_copy + 2 * frozen
 
 
-# %%
-# NBVAL_CHECK_OUTPUT
-verdict = check_ppo_bytes_per_param(ppo_bytes_per_param)
-
+check_ppo_bytes_per_param(solution_ppo_bytes_per_param);
 
 # %% [markdown]
 # ## Exercise 2 · FLOPs of a DPO run
@@ -471,26 +473,40 @@ verdict = check_ppo_bytes_per_param(ppo_bytes_per_param)
 # Write `dpo_flops(n_params, n_pairs, seq_tokens, epochs)`: the FLOPs of a DPO run where each
 # pair has a chosen and a rejected sequence of `seq_tokens` tokens (prompt + response), the
 # policy is trained on both, and the reference computes its logprobs every epoch.
-# Once the checker agrees, the next cell turns 13B × 100K pairs × 512 tokens into GPU-hours on
-# an A100 at the assumed `MFU` with `budget.gpu_hours`.
+# The checker grades your function (a collapsed solution, `solution_dpo_flops`, follows it);
+# then the package's FLOP counts turn 13B × 100K pairs × 512 tokens into GPU-hours on an A100
+# at the assumed `MFU` with `budget.gpu_hours`.
 
 # %%
 def dpo_flops(n_params, n_pairs, seq_tokens, epochs):
     raise NotImplementedError  # your code here
 
 
+# %%
+# NBVAL_CHECK_OUTPUT
+from rlhf_lessons.exercises.lesson07 import check_dpo_flops
+
+check_dpo_flops(dpo_flops);
+
 # %% tags=["solution"]
-def dpo_flops(n_params, n_pairs, seq_tokens, epochs):
+# NBVAL_CHECK_OUTPUT
+def solution_dpo_flops(n_params, n_pairs, seq_tokens, epochs):
     tokens = epochs * n_pairs * 2 * seq_tokens  # chosen + rejected
     return 6 * n_params * tokens + 2 * n_params * tokens  # policy trains, reference forwards
 
 
+check_dpo_flops(solution_dpo_flops);
+
+# %% [markdown]
+# The same count with the package's `budget.train_flops` (6·N per token) and
+# `budget.forward_flops` (2·N), turned into GPU-hours:
+
 # %%
 # NBVAL_CHECK_OUTPUT
-verdict = check_dpo_flops(dpo_flops)
-if verdict:
-    hours = budget.gpu_hours(dpo_flops(13e9, 100_000, 512, 1), "A100-80GB", mfu=MFU)
-    print(f"13B, 100K pairs, 512 tokens: {hours:.1f} GPU-hours at MFU {MFU:.0%}")
+tokens = 100_000 * 2 * 512  # one epoch: pairs × (chosen + rejected) × tokens
+flops = budget.train_flops(13e9, tokens) + budget.forward_flops(13e9, tokens)  # policy + reference
+hours = budget.gpu_hours(flops, "A100-80GB", mfu=MFU)
+print(f"13B, 100K pairs, 512 tokens: {hours:.1f} GPU-hours at MFU {MFU:.0%}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Quiz

@@ -1,20 +1,20 @@
 """The classroom *student edition* of the notebooks: solutions removed, outputs cleared.
 
-The committed notebooks are the teacher edition: executed, with every exercise solved in a
-collapsed cell tagged `solution` (the self-learner's "show me" toggle). For a class, the
-student edition replaces each solution cell by an empty code cell (`# YOUR CODE HERE`) and
-clears every output, so students run the lesson themselves and the checker cells answer
-"not yet" until their own code is right:
+The committed notebooks are the self-learner's edition: executed, with every exercise's stub
+left as it is (its checker says "not done yet") and a solution in a collapsed cell tagged
+`solution` after the checker (the "show me" toggle), which defines `solution_x` and grades it.
+For a class, the student edition removes each solution cell and clears every output:
 
     python -m rlhf_lessons student-edition --out student/      # or: make student
 
 The exercise convention every lesson follows (see `rlhf_lessons.exercises`):
 
-    visible cell     def my_fn(...):            # the stub the student fills in
+    visible cell     def my_x(...):             # the stub the learner fills in
                          # YOUR CODE HERE
                          raise NotImplementedError
-    solution cell    def my_fn(...): ...        # tagged `solution`, collapsed: removed here
-    checker cell     check_fn(my_fn)            # prints "✅ correct: ..." or "❌ not yet: ..."
+    checker cell     check_x(my_x);             # "⏳ not done yet" / "❌ not yet: hint" / "✅ correct"
+    solution cell    def solution_x(...): ...   # tagged `solution`, collapsed: removed here
+                     check_x(solution_x);
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ import copy
 from pathlib import Path
 
 import nbformat
-from nbconvert.preprocessors import ClearOutputPreprocessor
+from nbconvert.preprocessors import ClearOutputPreprocessor, TagRemovePreprocessor
 
 SOLUTION_TAG = "solution"
-PLACEHOLDER = "# YOUR CODE HERE"
-# nbconvert's preprocessor clears a code cell's outputs, execution count and the metadata named
-# here (nbclient's timestamps among them). Emptying a solution is the course's own convention:
-# nbconvert's TagRemovePreprocessor would delete the cell, and the student needs it to type in.
+# nbconvert's preprocessors: one deletes the cells tagged `solution` (the learner writes in the
+# stub cell, which stays), the other clears outputs, execution counts and the metadata named
+# here (nbclient's timestamps among them).
+REMOVE_SOLUTIONS = TagRemovePreprocessor(remove_cell_tags={SOLUTION_TAG})
 CLEAR_OUTPUTS = ClearOutputPreprocessor(
     remove_metadata_fields={"collapsed", "scrolled", "execution"}
 )
@@ -41,35 +41,10 @@ def is_solution(cell: nbformat.NotebookNode) -> bool:
     return SOLUTION_TAG in cell.get("metadata", {}).get("tags", [])
 
 
-def student_cell(cell: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """The student-edition version of one cell.
-
-    A solution cell becomes a code cell holding only `# YOUR CODE HERE`; it keeps its id, its
-    slide type and its other tags, and is no longer collapsed. Every code cell loses its
-    outputs and execution count.
-    """
-    if is_solution(cell):
-        new = nbformat.v4.new_code_cell(PLACEHOLDER)
-        if "id" in cell:
-            new["id"] = cell["id"]
-        meta = copy.deepcopy(dict(cell.get("metadata", {})))
-        tags = [t for t in meta.pop("tags", []) if t != SOLUTION_TAG]
-        if tags:
-            meta["tags"] = tags
-        jupyter = {k: v for k, v in meta.pop("jupyter", {}).items() if k != "source_hidden"}
-        if jupyter:
-            meta["jupyter"] = jupyter
-        meta.pop("execution", None)
-        new.metadata.update(meta)
-        return new
-    new, _ = CLEAR_OUTPUTS.preprocess_cell(copy.deepcopy(cell), {}, 0)
-    return new
-
-
 def student_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy of `nb` with every solution cell emptied and every output cleared."""
-    out = copy.deepcopy(nb)
-    out.cells = [student_cell(cell) for cell in nb.cells]
+    """A copy of `nb` with every solution cell removed and every output cleared."""
+    out, _ = REMOVE_SOLUTIONS.preprocess(copy.deepcopy(nb), {})
+    out, _ = CLEAR_OUTPUTS.preprocess(out, {})
     return out
 
 
@@ -127,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     removed = 0
     for path in written:
         removed += sum(is_solution(c) for c in nbformat.read(src / path.name, as_version=4).cells)
-    print(f"wrote {len(written)} notebooks to {args.out}/ ({removed} solution cells emptied)")
+    print(f"wrote {len(written)} notebooks to {args.out}/ ({removed} solution cells removed)")
     return 0
 
 
