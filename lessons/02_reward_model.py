@@ -391,8 +391,9 @@ display(Markdown(
     f"on {report.gold_agreement:.2f} of the held-out data set pairs; the one trained on the "
     f"data set's {len(load_records('pairs_train'))} pairs agrees on {full:.2f}. Thirty "
     "labels teach it something (chance is 0.5), but a reward model is only as good as the "
-    "amount and the agreement of its labels: InstructGPT's used tens of thousands of "
-    "comparisons, and its labellers agreed with each other about three times out of four."
+    "amount and the agreement of its labels: InstructGPT's had about 33k prompts, each with "
+    "K = 4 to 9 ranked responses, so up to K(K-1)/2 = 6 to 36 comparisons per prompt, and its "
+    "labellers agreed with each other about three times out of four."
 ))
 assert saved.num_rows == 30 and sorted(saved.column_names) == ["chosen", "prompt", "rejected"]
 assert full > report.gold_agreement

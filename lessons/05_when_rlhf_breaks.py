@@ -114,9 +114,27 @@ for text in unclipped.samples[:5]:
 # gradient steps. The next rollout comes from that distorted policy; its advantages are computed
 # by a value model that has never seen such text; the errors compound. With the clip, a token
 # stops contributing once its ratio leaves [0.8, 1.2] in the direction its advantage likes, so
-# one rollout can only move the policy so far — however large the learning rate. (The clipped run
-# is not healthy either: the doctor flags it too, because lr 3e-3 is too large with or without
-# the clip. The clip turns a collapse into a bumpy run; lesson 04's lr makes it a smooth one.)
+# the *objective* stops rewarding a move past the band. It does not bound the move itself: the
+# first gradient steps on a rollout act before any ratio has left the band, and with a large
+# learning rate one such step can already jump far past it (the clipped run's clipfrac and
+# approx_kl above show how far). The clipped run is not healthy either: the doctor flags it too,
+# because lr 3e-3 is too large with or without the clip. The clip turns a collapse into a bumpy
+# run; lesson 04's lr makes it a smooth one. (Quiz 2 asks what eps = 1000, no clip in effect,
+# does at lesson 04's learning rate: the next cell runs it.)
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+gentle = {eps: run(f"lr 3e-4, clip_eps {eps:g}", clip_eps=eps, steps=6) for eps in (0.2, 1000.0)}
+g, o = gentle[0.2].metrics, gentle[1000.0].metrics
+display(Markdown(
+    f"At lesson 04's lr 3e-4 the clip binds on {mean(g, 'clipfrac'):.1%} of the tokens; without it "
+    f"the policy moved {mean(o, 'approx_kl') / mean(g, 'approx_kl'):.1f}× as far per step (approx_kl "
+    f"{mean(o, 'approx_kl'):.4f} against {mean(g, 'approx_kl'):.4f}), and after {len(g)} steps gold "
+    f"is {o[-1]['gold']:.2f} without the clip against {g[-1]['gold']:.2f} with it. So even at a "
+    "gentle lr the clip shortens every step; part 1 shows what the unclipped steps do once they "
+    "are large enough to compound."
+))
+assert all(math.isfinite(r["gold"]) for r in g + o)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2 · No KL penalty: beta = 0, reward hacking
@@ -145,7 +163,8 @@ display(Markdown(
     f"{d[-1]['reward']:.2f}), but gold **peaks at {peak['gold']:.2f} at step {peak['step']}** "
     f"(KL {peak['kl']:.0f} nats) and then falls to **{n[-1]['gold']:.2f}**, while the KL "
     f"keeps growing to {n[-1]['kl']:.0f} nats. With beta = 0.1, gold ends at "
-    f"{d[-1]['gold']:.2f} at KL {d[-1]['kl']:.1f}. The default run clipped "
+    f"{d[-1]['gold']:.2f} at KL {d[-1]['kl']:.1f}; at that same step {len(d)}, the beta = 0 run "
+    f"had gold {n[len(d) - 1]['gold']:.2f} at KL {n[len(d) - 1]['kl']:.1f}. The default run clipped "
     f"{mean(d, 'clipfrac'):.1%} of its tokens per step on average: at lr 3e-4 the clip rarely "
     "acts, which is why part 1 needed a larger lr."
 ))

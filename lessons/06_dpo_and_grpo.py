@@ -36,7 +36,10 @@
 # - **DPO** notices that the maximiser is known in closed form and turns the *reward model's*
 #   loss into a loss for the policy: no sampling, no reward model, no value model.
 # - **GRPO** keeps PPO's sampling and clipped loss but replaces the value model by a group of
-#   samples of the same prompt: each response is judged against its siblings.
+#   samples of the same prompt: each response is judged against its siblings. (The clip acts
+#   only when a batch is reused for more than one gradient step. The toy preset takes one, as
+#   TRL's default `num_iterations=1`: the ratio is then exactly 1 and the clip never binds;
+#   `GRPOConfig(epochs=2)` makes it act.)
 # - **best-of-N** trains nothing: sample n responses from the reference, keep the one the reward
 #   model likes best. It pays at inference, for every answer.
 
@@ -138,8 +141,9 @@ plot_metrics(dpo["metrics"], ["loss", "accuracy", "chosen_reward", "rejected_rew
 first, last = dpo["metrics"][0], dpo["metrics"][-1]
 ref = reference_row(world)  # the SFT policy itself, under the same evaluation
 display(Markdown(
-    f"Loss {first['loss']:.3f} → {last['loss']:.3f}; pairs ordered right by the implicit reward "
-    f"{first['accuracy']:.0%} → {last['accuracy']:.0%}. Implicit rewards at the end: chosen "
+    f"Loss {first['loss']:.3f} → {last['loss']:.3f}; pairs ordered right by the implicit reward: "
+    f"{first['accuracy']:.0%} at step 1, where the policy is the reference and every margin is "
+    f"exactly 0 (a tie, not a wrong order), {last['accuracy']:.0%} at the end. Implicit rewards at the end: chosen "
     f"{last['chosen_reward']:+.3f}, rejected {last['rejected_reward']:+.3f}. On held-out prompts, "
     f"gold {ref['gold']:.2f} → **{dpo['gold']:.2f}**, proxy {ref['reward']:.2f} → {dpo['reward']:.2f}, "
     f"KL to the reference {dpo['kl']:.2f} nats. {dpo['doctor'].summary()}."

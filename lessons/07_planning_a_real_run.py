@@ -211,8 +211,12 @@ print(f"by hand: (6 + 2) x 13e9 x {tokens:.3e} tokens = {8 * 13e9 * tokens:.3e} 
 # %% [markdown]
 # **PPO**, per prompt: generate a response, then forward passes for the policy's old logprobs,
 # the reference's logprobs, the reward model's score and the value model's values; then train
-# the policy and the value model (`update_epochs` passes; 1 here, 4 in the N+ implementation
-# details). **GRPO** does the same for G responses per prompt, without the value model.
+# the policy and the value model (`update_epochs` passes: 1 here, as InstructGPT; this course's
+# PPO uses 4, `PPOConfig.ppo_epochs`, as the N+ implementation details do; the "try it" below
+# prices 4). **GRPO** does the same for G responses per prompt, without the value model.
+# Generation is the expensive part: under ZeRO-3 every decoding step gathers every weight of
+# the policy for one token per sequence, so real systems (OpenRLHF, veRL, TRL with vLLM)
+# generate with a separate inference engine and send it the new weights after each update.
 
 # %%
 # NBVAL_CHECK_OUTPUT
