@@ -82,8 +82,8 @@ slides: venv
 	mkdir -p slides
 	$(BIN)/jupyter nbconvert --to slides --output-dir slides notebooks/*.ipynb
 
-# Rebuild and execute lessons from their sources (lessons/NN_*.py, jupytext py:percent; or an
-# unconverted scripts/lessons/lessonNN.py), in order: all, or some with LESSONS="09 10".
+# Rebuild and execute lessons from their sources (lessons/NN_*.py, jupytext py:percent), in
+# order: all, or some with LESSONS="09 10".
 LESSONS ?=
 notebooks: venv
 	$(PY) scripts/notebook_builder.py $(LESSONS)

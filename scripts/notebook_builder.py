@@ -3,10 +3,9 @@ execute them top to bottom (nbclient, a finite timeout).
 
 A lesson's source is a jupytext py:percent file, lessons/NN_name.py (issue 15, item 4): `# %%`
 cells, `# %% [markdown]` cells, tags and other metadata in the cell header, and a YAML header
-with the notebook's file name, title and "you will learn" list. A lesson not yet converted is a
-string-list script, scripts/lessons/lessonNN.py, calling `build(NAME, cells)`; it still builds
-(scripts/lessons_to_percent.py converts it). This file adds only what jupytext, nbconvert and
-nbclient do not (DESIGN.md conventions):
+with the notebook's file name, title and "you will learn" list (the string-list scripts that
+scripts/lessons_to_percent.py converted are deleted; record_script stays for that converter).
+This file adds only what jupytext, nbconvert and nbclient do not (DESIGN.md conventions):
 
 - cells 1-3 of every lesson: title + Colab badge, a Colab install cell (a no-op when the package
   is installed), and an environment report;
@@ -37,7 +36,6 @@ from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 LESSONS = ROOT / "lessons"  # jupytext py:percent sources
-SCRIPTS = ROOT / "scripts" / "lessons"  # the older string-list sources
 
 
 def repository_url() -> str:
@@ -220,30 +218,22 @@ def record_script(script: Path) -> dict:
 
 
 def find_source(number: str) -> Path:
-    """lessons/NN_*.py when it exists, else scripts/lessons/lessonNN.py."""
+    """lessons/NN_*.py, the one source of lesson NN."""
     number = number.zfill(2)
     found = sorted(LESSONS.glob(f"{number}_*.py"))
     if len(found) > 1:
         raise SystemExit(f"lesson {number}: two sources, {', '.join(map(str, found))}")
     if found:
         return found[0]
-    script = SCRIPTS / f"lesson{number}.py"
-    if script.exists():
-        return script
-    raise SystemExit(f"lesson {number}: no lessons/{number}_*.py nor {script.relative_to(ROOT)}")
+    raise SystemExit(f"lesson {number}: no lessons/{number}_*.py")
 
 
 def all_numbers() -> list[str]:
-    numbers = {p.name[:2] for p in LESSONS.glob("[0-9][0-9]_*.py")}
-    numbers |= {p.stem[-2:] for p in SCRIPTS.glob("lesson[0-9][0-9].py")}
-    return sorted(numbers)
+    return sorted({p.name[:2] for p in LESSONS.glob("[0-9][0-9]_*.py")})
 
 
 def load_source(path: Path) -> tuple[str, list[nbformat.NotebookNode], dict]:
-    """(notebook name, cells, build() options) from either kind of source."""
-    if path.parent == SCRIPTS:
-        seen = record_script(path)
-        return seen["name"], seen["cells"], seen["build"]
+    """(notebook name, cells, build() options) of a lesson's py:percent source."""
     return read_percent(path)
 
 

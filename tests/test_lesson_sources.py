@@ -75,22 +75,3 @@ def test_the_check_names_a_stale_notebook(tmp_path, monkeypatch):
     monkeypatch.setattr(notebook_builder, "NOTEBOOKS", tmp_path)
     (problem,) = notebook_builder.check([source.name[:2]])
     assert "cell 5 differs" in problem and f"LESSONS={source.name[:2]}" in problem
-
-
-SCRIPTS = sorted((ROOT / "scripts" / "lessons").glob("lesson[0-9][0-9].py"))
-
-
-@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
-def test_an_old_script_beside_its_py_percent_source_says_the_same(script):
-    # while both exist the builder reads lessons/; an edit to the old script alone would be lost
-    number = script.stem[-2:]
-    source = notebook_builder.find_source(number)
-    if source == script:
-        pytest.skip(f"{script.name} is not converted yet (make lessons-percent LESSONS={number})")
-    old = notebook_builder.record_script(script)
-    name, cells, options = notebook_builder.read_percent(source)
-    assert (old["name"], old["build"]) == (name, options)
-    assert notebook_builder.comparable(old["cells"]) == notebook_builder.comparable(cells), (
-        f"{script.relative_to(ROOT)} and {source.relative_to(ROOT)} differ: convert again "
-        f"(make lessons-percent LESSONS={number}) or delete the old script"
-    )
