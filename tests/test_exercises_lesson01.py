@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rlhf_lessons.exercises import Verdict
+from rlhf_lessons.exercises import Verdict, mistake_id
 from rlhf_lessons.exercises.lesson01 import MISTAKES, check_sft_loss
 
 
@@ -116,52 +116,72 @@ def test_accepts_the_correct_loss_written_three_ways(fn, capsys):
     assert "✅ correct" in capsys.readouterr().out
 
 
+def eos_left_out(logits, batch):  # the mask without the <eos> token
+    P = batch.prompt_len
+    nll = F.cross_entropy(
+        logits[:, P - 1 : -1].transpose(1, 2), batch.response_ids, reduction="none"
+    )
+    mask = batch.response_mask.float() * (batch.response_ids != 2)
+    return (nll * mask).sum() / mask.sum()
+
+
 @pytest.mark.parametrize(
-    "fn, words",
+    "fn, mistake",
     [
-        (prompt_included, "prompt tokens"),
-        (no_shift, "logits[:, P:]"),
-        (one_late, "second response token"),
-        (padding_counted, "<pad> columns"),
-        (per_sequence, "average each response first"),
-        (summed, "you sum the token losses"),
+        (prompt_included, "prompt_tokens_in_the_loss"),
+        (no_shift, "no_shift"),
+        (one_late, "shift_one_token_late"),
+        (padding_counted, "padding_counted"),
+        (per_sequence, "per_sequence_mean"),
+        (summed, "sum_instead_of_mean"),
+        (eos_left_out, "eos_left_out"),
     ],
 )
-def test_names_each_typical_mistake(fn, words, capsys):
+def test_names_each_typical_mistake(fn, mistake, capsys):
     verdict = check_sft_loss(fn)
-    assert not verdict.ok
-    assert words in verdict.message, verdict.message
-    assert "got" in verdict.message and "expected" in verdict.message
+    assert not verdict.ok and verdict.done
+    assert verdict.mistake == mistake, verdict.message
     assert "❌ not yet" in capsys.readouterr().out
+
+
+def test_a_named_mistake_shows_the_numbers():
+    verdict = check_sft_loss(no_shift)
+    assert "got" in verdict.message and "expected" in verdict.message
 
 
 def test_every_listed_mistake_is_recognised_as_itself():
-    for name, (fn, message) in MISTAKES.items():
+    for name, (fn, _message) in MISTAKES.items():
         verdict = check_sft_loss(fn)
-        assert not verdict.ok and verdict.message.startswith(message), name
+        assert not verdict.ok and verdict.mistake == mistake_id(name), name
 
 
-def test_stub_gets_not_yet_with_a_hint_and_does_not_raise(capsys):
+def test_right_answer_has_no_mistake_and_a_generic_wrong_one_is_wrong_value():
+    assert check_sft_loss(correct).mistake == ""
+    assert check_sft_loss(plain_wrong).mistake == "wrong_value"
+
+
+def test_stub_is_not_done_yet_with_a_hint_and_does_not_raise(capsys):
     verdict = check_sft_loss(stub)
-    assert not verdict.ok
-    assert "NotImplementedError" in verdict.message and "hint" in verdict.message
-    assert "❌ not yet" in capsys.readouterr().out
+    assert not verdict.ok and not verdict.done
+    assert verdict.mistake == "not_done"
+    assert "hint" in verdict.message
+    assert capsys.readouterr().out.startswith("⏳ not done yet")
 
 
 @pytest.mark.parametrize(
-    "fn, words",
+    "fn, mistake",
     [
-        (per_token, "return a scalar"),
-        (detached, "no gradient"),
-        (as_float, "return a torch tensor"),
-        (plain_wrong, "differs from the response-only SFT loss"),
-        (crashes, "raised RuntimeError"),
-        (None, "not defined yet"),
+        (per_token, "not_a_scalar_tensor"),
+        (detached, "no_gradient"),
+        (as_float, "not_a_scalar_tensor"),
+        (plain_wrong, "wrong_value"),
+        (crashes, "raised"),
+        (None, "not_defined"),
     ],
 )
-def test_other_failures_are_explained(fn, words):
+def test_other_failures_are_explained(fn, mistake):
     verdict = check_sft_loss(fn)
-    assert not verdict.ok and words in verdict.message, verdict.message
+    assert not verdict.ok and verdict.mistake == mistake, verdict.message
 
 
 def test_raise_on_fail_raises_only_when_asked():

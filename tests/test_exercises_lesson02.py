@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from rlhf_lessons import reward_model_loss
-from rlhf_lessons.exercises import Verdict
+from rlhf_lessons.exercises import Verdict, mistake_id
 from rlhf_lessons.exercises.lesson02 import MISTAKES, check_reward_model_loss
 
 
@@ -78,27 +78,27 @@ def test_accepts_the_correct_loss(fn, capsys):
 
 
 @pytest.mark.parametrize(
-    "fn, words",
+    "fn, mistake",
     [
-        (missing_minus, "wrong sign: log σ"),
-        (margin_plus, "margin has the wrong sign"),
-        (swapped, "push the *rejected* score up"),
-        (margin_ignored, "ignores the margin"),
-        (summed, "you sum over the pairs"),
-        (no_log, "not its log"),
+        (missing_minus, "missing_minus_sign"),
+        (margin_plus, "margin_with_the_wrong_sign"),
+        (swapped, "chosen_and_rejected_swapped"),
+        (margin_ignored, "margin_ignored"),
+        (summed, "sum_instead_of_mean"),
+        (no_log, "missing_log"),
     ],
 )
-def test_names_each_typical_mistake(fn, words, capsys):
+def test_names_each_typical_mistake(fn, mistake, capsys):
     verdict = check_reward_model_loss(fn)
-    assert not verdict.ok
-    assert words in verdict.message, verdict.message
+    assert not verdict.ok and verdict.done
+    assert verdict.mistake == mistake, verdict.message
     assert "❌ not yet" in capsys.readouterr().out
 
 
 def test_every_listed_mistake_is_recognised_as_itself():
-    for name, (fn, message) in MISTAKES.items():
+    for name, (fn, _message) in MISTAKES.items():
         verdict = check_reward_model_loss(lambda c, r, margin=0.0, fn=fn: fn(c, r, margin))
-        assert not verdict.ok and verdict.message.startswith(message), name
+        assert not verdict.ok and verdict.mistake == mistake_id(name), name
 
 
 def test_seed_numbers_appear_when_the_order_is_swapped():
@@ -106,32 +106,38 @@ def test_seed_numbers_appear_when_the_order_is_swapped():
     assert "got 1.4927, expected 0.2593" in verdict.message
 
 
-def test_unstable_log_sigmoid_is_not_yet_and_points_to_logsigmoid():
+def test_unstable_log_sigmoid_is_named():
     verdict = check_reward_model_loss(unstable)
-    assert not verdict.ok
-    assert "F.logsigmoid" in verdict.message and "-200" in verdict.message
+    assert not verdict.ok and verdict.mistake == "unstable_log_sigmoid", verdict.message
 
 
-def test_stub_gets_not_yet_with_a_hint_and_does_not_raise(capsys):
+def test_right_answer_has_no_mistake_and_a_generic_wrong_one_is_wrong_value():
+    assert check_reward_model_loss(correct).mistake == ""
+    doubled = lambda c, r, margin=0.0: 2.0 * correct(c, r, margin)  # noqa: E731
+    assert check_reward_model_loss(doubled).mistake == "wrong_value"
+
+
+def test_stub_is_not_done_yet_with_a_hint_and_does_not_raise(capsys):
     verdict = check_reward_model_loss(stub)
-    assert not verdict.ok
-    assert "NotImplementedError" in verdict.message and "hint" in verdict.message
-    assert "❌ not yet" in capsys.readouterr().out
+    assert not verdict.ok and not verdict.done
+    assert verdict.mistake == "not_done"
+    assert "hint" in verdict.message
+    assert capsys.readouterr().out.startswith("⏳ not done yet")
 
 
 @pytest.mark.parametrize(
-    "fn, words",
+    "fn, mistake",
     [
-        (per_pair, "return a scalar"),
-        (detached, "no gradient"),
-        (as_float, "return a torch tensor"),
-        (plain_wrong, "differs from the Bradley–Terry loss"),
-        (None, "not defined yet"),
+        (per_pair, "not_a_scalar_tensor"),
+        (detached, "no_gradient"),
+        (as_float, "not_a_scalar_tensor"),
+        (plain_wrong, "wrong_value"),
+        (None, "not_defined"),
     ],
 )
-def test_other_failures_are_explained(fn, words):
+def test_other_failures_are_explained(fn, mistake):
     verdict = check_reward_model_loss(fn)
-    assert not verdict.ok and words in verdict.message, verdict.message
+    assert not verdict.ok and verdict.mistake == mistake, verdict.message
 
 
 def test_raise_on_fail_raises_only_when_asked():

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from rlhf_lessons import ppo_clip_loss
-from rlhf_lessons.exercises import Verdict
-from rlhf_lessons.exercises.lesson03 import check_ppo_clip_loss
+from rlhf_lessons.exercises import Verdict, mistake_id
+from rlhf_lessons.exercises.lesson03 import MISTAKES, check_ppo_clip_loss
 
 
 def correct(log_ratio, advantages, eps=0.2):
@@ -79,48 +79,55 @@ def test_accepts_the_correct_loss_and_the_package_function(capsys):
     assert check_ppo_clip_loss(ppo_clip_loss).ok
 
 
-def test_stub_gets_not_yet_with_a_hint_and_does_not_raise(capsys):
+def test_stub_is_not_done_yet_with_a_hint_and_does_not_raise(capsys):
     verdict = check_ppo_clip_loss(stub)
-    assert not verdict.ok
-    out = capsys.readouterr().out
-    assert "not yet" in out and "NotImplementedError" in out
-    assert "clamp(1 - eps, 1 + eps)" in verdict.message  # the hint
+    assert not verdict.ok and not verdict.done
+    assert verdict.mistake == "not_done"
+    assert "hint" in verdict.message
+    assert capsys.readouterr().out.startswith("⏳ not done yet")
 
 
 def test_stub_raises_only_when_asked():
-    with pytest.raises(AssertionError, match="NotImplementedError"):
+    with pytest.raises(AssertionError, match="not done yet"):
         check_ppo_clip_loss(stub, raise_on_fail=True)
 
 
 def test_undefined_function_is_not_yet():
     verdict = check_ppo_clip_loss(None)
-    assert not verdict.ok and "not defined" in verdict.message
+    assert not verdict.ok and verdict.mistake == "not_defined"
 
 
 @pytest.mark.parametrize(
-    "fn, says",
+    "fn, mistake",
     [
-        (missing_minus, "wrong sign"),
-        (max_instead_of_min, "take the max"),
-        (clip_without_min, "only the clipped term"),
-        (clip_log_ratio, "clip the log-ratio to [1-eps, 1+eps]"),
-        (forgot_exp, "as if it were the ratio"),
-        (summed, "you sum over the samples"),
-        (hard_coded_eps, "ignores the eps argument"),
-        (per_sample, "return a scalar"),
-        (detached, "carries no gradient"),
-        (as_float, "return a torch tensor"),
-        (plain_wrong, "differs from PPO's clipped loss"),
+        (missing_minus, "missing_minus_sign"),
+        (max_instead_of_min, "max_instead_of_min"),
+        (clip_without_min, "clip_without_min"),
+        (clip_log_ratio, "clip_the_log_ratio_to_1_eps_1_eps"),
+        (forgot_exp, "forgot_exp"),
+        (summed, "sum_instead_of_mean"),
+        (hard_coded_eps, "eps_ignored_hard_coded_0_2"),
+        (per_sample, "not_a_scalar_tensor"),
+        (detached, "no_gradient"),
+        (as_float, "not_a_scalar_tensor"),
+        (plain_wrong, "wrong_value"),
     ],
 )
-def test_rejects_a_typical_mistake_with_a_specific_message(fn, says, capsys):
+def test_rejects_a_typical_mistake_with_its_id(fn, mistake, capsys):
     verdict = check_ppo_clip_loss(fn)
-    assert not verdict.ok
-    assert says in verdict.message
-    assert "not yet" in capsys.readouterr().out
-    # each message is specific: no other mistake's text appears
-    others = {"wrong sign", "take the max", "only the clipped term", "you sum over the samples"}
-    assert not any(o in verdict.message for o in others - {says})
+    assert not verdict.ok and verdict.done
+    assert verdict.mistake == mistake, verdict.message
+    assert "❌ not yet" in capsys.readouterr().out
+
+
+def test_every_listed_mistake_is_recognised_as_itself():
+    for name, (fn, _message) in MISTAKES.items():
+        verdict = check_ppo_clip_loss(lambda lr, a, eps=0.2, fn=fn: fn(lr, a, eps))
+        assert not verdict.ok and verdict.mistake == mistake_id(name), name
+
+
+def test_right_answer_has_no_mistake():
+    assert check_ppo_clip_loss(correct).mistake == ""
 
 
 def test_a_learner_bug_is_reported_not_raised():
@@ -128,4 +135,4 @@ def test_a_learner_bug_is_reported_not_raised():
         return log_ratio.exp() @ torch.ones(3)  # wrong shapes
 
     verdict = check_ppo_clip_loss(broken)
-    assert not verdict.ok and "raised RuntimeError" in verdict.message
+    assert not verdict.ok and verdict.mistake == "raised"

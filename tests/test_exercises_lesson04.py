@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from rlhf_lessons import gae
-from rlhf_lessons.exercises import Verdict
-from rlhf_lessons.exercises.lesson04 import check_gae
+from rlhf_lessons.exercises import Verdict, mistake_id
+from rlhf_lessons.exercises.lesson04 import MISTAKES, check_gae
 
 
 def correct(rewards, values, gamma, lam, mask):
@@ -132,34 +132,45 @@ def test_accepts_right_answers(capsys):
     assert "✅ correct" in capsys.readouterr().out
 
 
-def test_stub_gets_not_yet_with_a_hint_and_does_not_raise(capsys):
+def test_stub_is_not_done_yet_with_a_hint_and_does_not_raise(capsys):
     verdict = check_gae(stub)
-    assert not verdict.ok and "NotImplementedError" in verdict.message
-    assert "reversed(range(T))" in verdict.message  # the hint
-    assert "not yet" in capsys.readouterr().out
-    with pytest.raises(AssertionError, match="NotImplementedError"):
+    assert not verdict.ok and not verdict.done
+    assert verdict.mistake == "not_done"
+    assert "hint" in verdict.message
+    assert capsys.readouterr().out.startswith("⏳ not done yet")
+    with pytest.raises(AssertionError, match="not done yet"):
         check_gae(stub, raise_on_fail=True)
 
 
 @pytest.mark.parametrize(
-    "fn, says",
+    "fn, mistake",
     [
-        (forward_loop, "runs forwards"),
-        (no_decay, "undiscounted"),
-        (lam_only, "by λ only"),
-        (from_padding, "bootstrap from the padding"),
-        (off_by_one, "off by one"),
-        (returns_are_advantages, "returns = advantages"),
-        (padding_left, "padding after <eos> has non-zero"),
-        (one_output, "return a pair"),
-        (plain_wrong, "your advantages differ"),
+        (forward_loop, "forward_loop"),
+        (no_decay, "missing_gamma_lam"),
+        (lam_only, "lam_without_gamma"),
+        (from_padding, "bootstrapping_from_padding"),
+        (off_by_one, "v_t_instead_of_v_t_1"),
+        (returns_are_advantages, "returns_without_values"),
+        (padding_left, "padding_not_zero"),
+        (one_output, "not_a_pair"),
+        (plain_wrong, "wrong_value"),
     ],
 )
-def test_rejects_a_typical_mistake_with_a_specific_message(fn, says, capsys):
+def test_rejects_a_typical_mistake_with_its_id(fn, mistake, capsys):
     verdict = check_gae(fn)
-    assert not verdict.ok
-    assert says in verdict.message, verdict.message
-    assert "not yet" in capsys.readouterr().out
+    assert not verdict.ok and verdict.done
+    assert verdict.mistake == mistake, verdict.message
+    assert "❌ not yet" in capsys.readouterr().out
+
+
+def test_every_listed_mistake_is_recognised_as_itself():
+    for name, (fn, _message) in MISTAKES.items():
+        verdict = check_gae(fn)
+        assert not verdict.ok and verdict.mistake == mistake_id(name), name
+
+
+def test_right_answer_has_no_mistake():
+    assert check_gae(correct).mistake == ""
 
 
 def test_a_learner_bug_is_reported_not_raised():
@@ -167,4 +178,4 @@ def test_a_learner_bug_is_reported_not_raised():
         return rewards @ torch.ones(3), values
 
     verdict = check_gae(broken)
-    assert not verdict.ok and "raised RuntimeError" in verdict.message
+    assert not verdict.ok and verdict.mistake == "raised"

@@ -3,10 +3,12 @@ right update, names each typical slip, and says "not yet" to the stub without ra
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from rlhf_lessons.exercises import Verdict
-from rlhf_lessons.exercises.lesson05 import check_update_beta
+from rlhf_lessons.exercises import Verdict, mistake_id
+from rlhf_lessons.exercises.lesson05 import MISTAKES, check_update_beta
 
 
 def correct(beta, kl, target, horizon, n_steps):
@@ -54,26 +56,46 @@ def test_accepts_the_right_update(capsys):
     assert "✅ correct" in capsys.readouterr().out
 
 
-def test_stub_is_not_yet_with_a_hint():
+def exponential(beta, kl, target, horizon, n_steps):
+    return beta * math.exp(min(max(kl / target - 1, -0.2), 0.2) * n_steps / horizon)
+
+
+def test_stub_is_not_done_yet_with_a_hint(capsys):
     verdict = check_update_beta(stub)
-    assert not verdict.ok and "NotImplementedError" in verdict.message and "hint" in verdict.message
+    assert not verdict.ok and not verdict.done
+    assert verdict.mistake == "not_done"
+    assert "hint" in verdict.message
+    assert capsys.readouterr().out.startswith("⏳ not done yet")
     with pytest.raises(AssertionError):
         check_update_beta(stub, raise_on_fail=True)
 
 
 @pytest.mark.parametrize(
-    "fn, says",
+    "fn, mistake",
     [
-        (sign, "wrong way"),
-        (unclipped, "not clipped"),
-        (clip_change, "you clip the change of beta"),
-        (no_horizon, "n_steps / horizon"),
-        (additive, "additive"),
-        (absolute, "relative to the target"),
-        (a_string, "as a number"),
-        (lambda *a: 2 * correct(*a), "expected"),
+        (sign, "sign_turned_round"),
+        (unclipped, "no_clip"),
+        (clip_change, "clip_beta_s_change"),
+        (no_horizon, "no_n_steps_horizon"),
+        (additive, "additive_update"),
+        (exponential, "exponential_update"),
+        (absolute, "absolute_error"),
+        (a_string, "not_a_number"),
+        (lambda *a: 2 * correct(*a), "wrong_value"),
     ],
 )
-def test_names_the_mistake(fn, says):
+def test_names_the_mistake(fn, mistake):
     verdict = check_update_beta(fn)
-    assert not verdict.ok and says in verdict.message, verdict.message
+    assert not verdict.ok and verdict.done
+    assert verdict.mistake == mistake, verdict.message
+
+
+def test_every_listed_mistake_is_recognised_as_itself():
+    for name, (fn, _message) in MISTAKES.items():
+        verdict = check_update_beta(fn)
+        assert not verdict.ok and verdict.mistake == mistake_id(name), name
+
+
+def test_right_answer_has_no_mistake_and_a_wrong_one_shows_the_numbers():
+    assert check_update_beta(correct).mistake == ""
+    assert "expected" in check_update_beta(lambda *a: 2 * correct(*a)).message

@@ -7,8 +7,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rlhf_lessons.exercises import Verdict
-from rlhf_lessons.exercises.lesson06 import check_dpo_loss, check_group_advantages
+from rlhf_lessons.exercises import Verdict, mistake_id
+from rlhf_lessons.exercises.lesson06 import (
+    DPO_MISTAKES,
+    GROUP_MISTAKES,
+    check_dpo_loss,
+    check_group_advantages,
+)
 
 # ── group advantages ─────────────────────────────────────────────────────────────────────
 
@@ -69,26 +74,44 @@ def test_group_checker_accepts_right_answers(fn, capsys):
 
 
 @pytest.mark.parametrize(
-    "fn, words",
+    "fn, mistake",
     [
-        (adv_whole_batch, "whole batch"),
-        (adv_no_eps, "0/0 gives nan"),
-        (adv_population_std, "population std"),
-        (adv_no_mean, "forgot to subtract the group mean"),
-        (adv_strided, "strided"),
-        (adv_grouped_shape, "one advantage per response"),
-        (adv_stub, "NotImplementedError"),
+        (adv_whole_batch, "whole_batch"),
+        (adv_no_eps, "no_eps"),
+        (adv_population_std, "population_std"),
+        (adv_no_mean, "no_mean"),
+        (adv_strided, "wrong_grouping_strided"),
+        (adv_grouped_shape, "wrong_value"),  # the shape check names no id of its own
+        (lambda r, G, eps=1e-4: 2 * adv_correct(r, G, eps), "wrong_value"),
     ],
 )
-def test_group_checker_names_typical_mistakes(fn, words, capsys):
+def test_group_checker_names_typical_mistakes(fn, mistake, capsys):
     verdict = check_group_advantages(fn)
-    assert not verdict.ok
-    assert words in verdict.message, verdict.message
+    assert not verdict.ok and verdict.done
+    assert verdict.mistake == mistake, verdict.message
     assert "❌ not yet" in capsys.readouterr().out
 
 
+def test_group_checker_recognises_every_listed_mistake_as_itself():
+    for name, (fn, _message) in GROUP_MISTAKES.items():
+        verdict = check_group_advantages(lambda r, G, eps=1e-4, fn=fn: fn(r, G, eps))
+        assert not verdict.ok and verdict.mistake == mistake_id(name), name
+
+
+def test_group_checker_right_answer_has_no_mistake():
+    assert check_group_advantages(adv_correct).mistake == ""
+
+
+def test_group_stub_is_not_done_yet_with_a_hint(capsys):
+    verdict = check_group_advantages(adv_stub)
+    assert not verdict.ok and not verdict.done
+    assert verdict.mistake == "not_done"
+    assert "hint" in verdict.message
+    assert capsys.readouterr().out.startswith("⏳ not done yet")
+
+
 def test_group_checker_raises_only_when_asked():
-    with pytest.raises(AssertionError, match="whole batch"):
+    with pytest.raises(AssertionError, match="not yet"):
         check_group_advantages(adv_whole_batch, raise_on_fail=True)
 
 
@@ -136,19 +159,48 @@ def test_dpo_checker_accepts_right_answers(fn):
     assert check_dpo_loss(fn).ok
 
 
+def dpo_unstable(pw, pl, rw, rl, beta=0.1):  # log(sigmoid): -inf on an extreme pair
+    return -torch.log(torch.sigmoid(beta * ((pw - rw) - (pl - rl)))).mean()
+
+
+def dpo_doubled(pw, pl, rw, rl, beta=0.1):
+    return 2 * dpo_correct(pw, pl, rw, rl, beta)
+
+
 @pytest.mark.parametrize(
-    "fn, words",
+    "fn, mistake",
     [
-        (dpo_no_reference, "left out the reference"),
-        (dpo_wrong_sign, "wrong sign"),
-        (dpo_no_beta, "forgot beta"),
-        (dpo_sigmoid, "log σ"),
-        (dpo_swapped, "swapped"),
-        (dpo_detached, "no gradient"),
-        (dpo_stub, "NotImplementedError"),
+        (dpo_no_reference, "no_reference"),
+        (dpo_wrong_sign, "missing_minus_sign"),
+        (dpo_no_beta, "no_beta"),
+        (dpo_sigmoid, "sigmoid_instead_of_log_sigmoid"),
+        (dpo_swapped, "chosen_and_rejected_swapped"),
+        (dpo_detached, "no_gradient"),
+        (dpo_unstable, "unstable_log_sigmoid"),
+        (dpo_doubled, "wrong_value"),
     ],
 )
-def test_dpo_checker_names_typical_mistakes(fn, words):
+def test_dpo_checker_names_typical_mistakes(fn, mistake):
     verdict = check_dpo_loss(fn)
-    assert not verdict.ok
-    assert words in verdict.message, verdict.message
+    assert not verdict.ok and verdict.done
+    assert verdict.mistake == mistake, verdict.message
+
+
+def test_dpo_checker_recognises_every_listed_mistake_as_itself():
+    for name, (fn, _message) in DPO_MISTAKES.items():
+        verdict = check_dpo_loss(lambda pw, pl, rw, rl, beta=0.1, fn=fn: fn(pw, pl, rw, rl, beta))
+        assert not verdict.ok and verdict.mistake == mistake_id(name), name
+
+
+def test_dpo_checker_right_answer_has_no_mistake_and_a_wrong_one_shows_the_numbers():
+    assert check_dpo_loss(dpo_correct).mistake == ""
+    message = check_dpo_loss(dpo_doubled).message
+    assert "got" in message and "expected" in message
+
+
+def test_dpo_stub_is_not_done_yet_with_a_hint(capsys):
+    verdict = check_dpo_loss(dpo_stub)
+    assert not verdict.ok and not verdict.done
+    assert verdict.mistake == "not_done"
+    assert "hint" in verdict.message
+    assert capsys.readouterr().out.startswith("⏳ not done yet")

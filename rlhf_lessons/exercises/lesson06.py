@@ -175,7 +175,8 @@ DPO_MISTAKES = {
     "chosen and rejected swapped": (
         lambda pw, pl, rw, rl, b: -F.logsigmoid(-_margin(pw, pl, rw, rl, b)).mean(),
         "chosen and rejected are swapped: the margin is (chosen log-ratio) - (rejected "
-        "log-ratio), so that the loss falls when the chosen response gains probability.",
+        "log-ratio), so that the loss falls when the chosen response gains probability. "
+        "(Log-ratios taken the wrong way round, log π_ref - log π_θ, give the same margin.)",
     ),
     "no beta": (
         lambda pw, pl, rw, rl, b: -F.logsigmoid((pw - rw) - (pl - rl)).mean(),
@@ -196,11 +197,6 @@ DPO_MISTAKES = {
         lambda pw, pl, rw, rl, b: -F.logsigmoid(_margin(pw, pl, rw, rl, b)).sum(),
         "you sum over pairs; take the mean, so that the loss (and the learning rate) does "
         "not depend on the batch size.",
-    ),
-    "reference subtracted the wrong way": (
-        lambda pw, pl, rw, rl, b: -F.logsigmoid(b * ((rw - pw) - (rl - pl))).mean(),
-        "your log-ratios are log π_ref - log π_θ; DPO's are log π_θ - log π_ref (the policy "
-        "over the reference).",
     ),
     "beta ignored (hard-coded 0.1)": (
         lambda pw, pl, rw, rl, b: dpo_loss(pw, pl, rw, rl, 0.1),
