@@ -89,9 +89,7 @@ class GRPOConfig(TrainerConfig):
     eval_every: int = 10  # steps between held-out evaluations (0 = only before and after)
     checkpoint_every: int = 50  # steps between atomic checkpoints when an out dir is given
     loss_type: str = "grpo"  # TRL 1.16's names: "grpo", "bnpo", "dr_grpo" or "dapo"
-    epsilon_high: float | None = (
-        None  # DAPO's clip-higher upper bound, >= clip_eps (None: = clip_eps)
-    )
+    epsilon_high: float | None = None  # DAPO's clip-higher bound, >= clip_eps (None: = clip_eps)
     importance_sampling_level: str = "token"  # "token", or "sequence" (GSPO, Zheng et al. 2025)
     scale_rewards: str = "group"  # divide advantages by the "group" / "batch" std, or "none"
 
