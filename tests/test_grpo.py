@@ -259,3 +259,18 @@ def test_rule_based_reward_fn_replaces_the_reward_model(world):
                    eval_prompts=[], progress=False)  # fmt: skip
     with pytest.raises(ValueError, match="reward_model or a reward_fn"):
         train_grpo(config, copy.deepcopy(sft), sft, None, tok, progress=False)
+
+
+def test_a_non_finite_loss_stops_the_run_and_says_so(world, monkeypatch, tmp_path):
+    import rlhf_lessons.trainers.grpo as grpo
+
+    sft, tok, rm = world
+
+    def nan_loss(logprobs, *args, **kwargs):
+        return logprobs.sum() * float("nan"), {"clipfrac": 0.0, "kl_k3": 0.0}
+
+    monkeypatch.setattr(grpo, "grpo_loss", nan_loss)
+    config = GRPOConfig.toy(steps=2, eval_every=0, prompts_per_step=2, group_size=2)
+    result = train_grpo(config, copy.deepcopy(sft), sft, rm, tok, out_dir=tmp_path, progress=False)
+    assert result.stopped and "non-finite" in result.stopped
+    assert result.metrics == []  # nothing of the bad step is written
