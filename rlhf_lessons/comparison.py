@@ -180,7 +180,7 @@ def run_method(
         )
         result = train_grpo(
             config, policy, world.reference, world.reward_model, world.tokenizer, world.prompts,
-            eval_prompts=[], progress=False,
+            gold_fn=gold_scores, eval_prompts=[], progress=False,
         )  # fmt: skip
         doctor, metrics = result.doctor, result.metrics
     elif method in PG_METHODS:

@@ -44,7 +44,6 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "trainers.rloo",
         "trainers.toy_models",
         "trainers.run_cache",
-        "trainers.pipeline",  # a temporary shim for grpo.py's command line
     ),  # fmt: skip
     "analysis": ("optimum", "best_of_n", "comparison", "trl_count"),
     "planning": ("budget", "presets"),
@@ -70,9 +69,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
 RANK = {m: i for i, mods in enumerate(LAYERS.values()) for m in mods}
 LAYER_OF = {m: name for name, mods in LAYERS.items() for m in mods}
 
-# trainers/grpo.py is being rewritten (issue 15, the rlvr work): skipped until that lands.
-# The lead removes this skip after merging GRPO's rewrite.
-SKIP = {"trainers.grpo"}
+# Modules left out of the graph (none: every module follows the one-way rule).
+SKIP: set[str] = set()
 
 
 def _modules() -> dict[str, Path]:

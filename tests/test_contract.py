@@ -120,12 +120,13 @@ def test_a_bad_flag_is_one_line_naming_it(example_command, argv, message):
     assert str(info.value) == message
 
 
-# ── every trainer on the contract (grpo.py joins when its rewrite lands) ─────────────────────
+# ── every trainer on the contract ─────────────────────
 TRAINERS = {
     "sft": "train_sft",
     "reward_model": "train_reward_model",
     "ppo": "train_ppo",
     "dpo": "train_dpo",
+    "grpo": "train_grpo",
 }
 CONTRACT_KEYWORDS = ("gold_fn", "out_dir", "resume", "doctor", "callback", "progress")
 

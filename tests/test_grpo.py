@@ -13,7 +13,7 @@ import torch
 
 from rlhf_lessons.doctor import Doctor
 from rlhf_lessons.trainers.grpo import GRPOConfig, group_advantages, grpo_loss, train_grpo
-from rlhf_lessons.trainers.pipeline import toy_reward_model, toy_sft_policy
+from rlhf_lessons.trainers.toy_models import toy_reward_model, toy_sft_policy
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +113,11 @@ def test_grpo_raises_gold_above_the_sft_policy(world):
     sft, tok, rm = world
     # fixed seed, CI-sized: 30 steps of 8 prompts x 8 responses
     config = GRPOConfig.toy(steps=30, eval_every=0)
-    result = train_grpo(config, copy.deepcopy(sft), sft, rm, tok, progress=False)
+    from rlhf_lessons.toy import gold_scores, load_records
+
+    held_out = [r["prompt"] for r in load_records("prompts_test")][:128]
+    result = train_grpo(config, copy.deepcopy(sft), sft, rm, tok, gold_fn=gold_scores,
+                        eval_prompts=held_out, progress=False)
     before, after = result.evaluations[0], result.evaluations[-1]
     assert (before["step"], after["step"]) == (0, 30)
     # measured (seed 0, 1 thread): gold -0.06 -> +0.5, proxy 1.3 -> 2.9, KL ~2
@@ -129,15 +133,15 @@ def test_reference_is_used_only_for_the_kl(world):
     calls = []
     reference = copy.deepcopy(sft)
     reference.register_forward_hook(lambda *_: calls.append(1))
-    config = GRPOConfig.toy(steps=2, eval_every=0, eval_prompts=4, prompts_per_step=4,
+    config = GRPOConfig.toy(steps=2, eval_every=0, prompts_per_step=4,
                             group_size=4)  # fmt: skip
     train_grpo(config, copy.deepcopy(sft), reference, rm, tok, progress=False)
-    assert len(calls) == 2 + 2  # one scoring pass per step + the two evaluations' KL
+    assert len(calls) == 2  # one scoring pass per step (eval_prompts None: no evaluations)
 
 
 def test_beta_zero_is_allowed_and_trains(world):
     sft, tok, rm = world
-    config = GRPOConfig.toy(beta=0.0, steps=2, eval_every=0, eval_prompts=4,
+    config = GRPOConfig.toy(beta=0.0, steps=2, eval_every=0,
                             prompts_per_step=4, group_size=4)  # fmt: skip
     result = train_grpo(config, copy.deepcopy(sft), sft, rm, tok, progress=False)
     assert result.metrics[-1]["kl_k3"] == 0.0  # no KL in the loss ...
@@ -149,7 +153,7 @@ def test_zero_variance_groups_are_counted_and_flagged(world):
     flat = copy.deepcopy(rm)
     torch.nn.init.zeros_(flat.score.weight)  # every response scores 0: no signal at all
     doctor = Doctor("grpo", verbose=False)
-    config = GRPOConfig.toy(steps=2, eval_every=0, eval_prompts=4, prompts_per_step=4,
+    config = GRPOConfig.toy(steps=2, eval_every=0, prompts_per_step=4,
                             group_size=4, missing_eos_penalty=0.0)  # fmt: skip
     result = train_grpo(config, copy.deepcopy(sft), sft, flat, tok, doctor=doctor, progress=False)
     assert [r["zero_std_groups"] for r in result.metrics] == [1.0, 1.0]
@@ -177,7 +181,7 @@ def test_doctor_names_the_zero_gradient(world):
     flat = copy.deepcopy(rm)
     torch.nn.init.zeros_(flat.score.weight)  # identical rewards in every group
     doctor = Doctor("grpo", verbose=False)
-    config = GRPOConfig.toy(beta=0.0, steps=1, eval_every=0, eval_prompts=4, prompts_per_step=4,
+    config = GRPOConfig.toy(beta=0.0, steps=1, eval_every=0, prompts_per_step=4,
                             group_size=4, missing_eos_penalty=0.0)  # fmt: skip
     result = train_grpo(config, copy.deepcopy(sft), sft, flat, tok, doctor=doctor, progress=False)
     row = result.metrics[-1]
@@ -207,7 +211,7 @@ def test_defaults_follow_deepseekmath_and_the_toy_preset_is_measured():
 
 def test_resume_matches_an_uninterrupted_run(world, tmp_path):
     sft, tok, rm = world
-    config = GRPOConfig.toy(steps=4, eval_every=0, eval_prompts=4, prompts_per_step=4,
+    config = GRPOConfig.toy(steps=4, eval_every=0, prompts_per_step=4,
                             group_size=4, checkpoint_every=2)  # fmt: skip
     whole = train_grpo(config, copy.deepcopy(sft), sft, rm, tok, progress=False)
     half = GRPOConfig.toy(**{**config.__dict__, "steps": 2})
@@ -255,3 +259,18 @@ def test_rule_based_reward_fn_replaces_the_reward_model(world):
                    eval_prompts=[], progress=False)  # fmt: skip
     with pytest.raises(ValueError, match="reward_model or a reward_fn"):
         train_grpo(config, copy.deepcopy(sft), sft, None, tok, progress=False)
+
+
+def test_a_non_finite_loss_stops_the_run_and_says_so(world, monkeypatch, tmp_path):
+    import rlhf_lessons.trainers.grpo as grpo
+
+    sft, tok, rm = world
+
+    def nan_loss(logprobs, *args, **kwargs):
+        return logprobs.sum() * float("nan"), {"clipfrac": 0.0, "kl_k3": 0.0}
+
+    monkeypatch.setattr(grpo, "grpo_loss", nan_loss)
+    config = GRPOConfig.toy(steps=2, eval_every=0, prompts_per_step=2, group_size=2)
+    result = train_grpo(config, copy.deepcopy(sft), sft, rm, tok, out_dir=tmp_path, progress=False)
+    assert result.stopped and "non-finite" in result.stopped
+    assert result.metrics == []  # nothing of the bad step is written

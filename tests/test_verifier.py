@@ -34,10 +34,10 @@ def test_grpo_learns_the_verifiable_task():
     import copy
 
     from rlhf_lessons.trainers.grpo import GRPOConfig, train_grpo
-    from rlhf_lessons.trainers.pipeline import toy_sft_policy
+    from rlhf_lessons.trainers.toy_models import toy_sft_policy
 
     sft, tok = toy_sft_policy()
-    config = GRPOConfig.toy(beta=0.0, steps=15, eval_every=0, eval_prompts=4)
+    config = GRPOConfig.toy(beta=0.0, steps=15, eval_every=0)
     result = train_grpo(config, copy.deepcopy(sft), sft, None, tok, reward_fn=verify_all,
                         progress=False)  # fmt: skip
     first = sum(r["reward"] for r in result.metrics[:3]) / 3

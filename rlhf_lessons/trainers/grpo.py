@@ -20,36 +20,41 @@ The std is the unbiased one and eps = 1e-4, as in TRL's GRPOTrainer.
 
 from __future__ import annotations
 
-import copy
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
 from .._checks import as_float_tensor, check_finite
 from ..batching import decode_responses, encode_prompts
-from ..doctor import Doctor
 from ..evaluate import MISSING_EOS_PENALTY, ended_with_eos, evaluate_policy, task_reward
 from ..losses import kl_k3
 from ..models import freeze
 from ..rollout import generate, response_logprobs
 from ..runtime import set_seed
-from ..toy import gold_score, load_records
+from ..toy import load_records
 from .common import (
     MetricsWriter,
+    NonFiniteLoss,
     check_finite_loss,
     checkpoint_if_due,
     load_checkpoint,
     progress_bar,
 )
+from .contract import TrainerConfig, TrainResult, resolve_doctor, stop_on_non_finite
 
 __all__ = [
     "GRPOConfig",
     "GRPOResult",
     "group_advantages",
     "grpo_loss",
+    "sample_groups",
+    "score_groups",
+    "grpo_update",
+    "grpo_step",
     "train_grpo",
-    "add_arguments",
+    "CONFIG",
     "run_cli",
 ]
 
@@ -60,99 +65,58 @@ SCALE_REWARDS = ("group", "batch", "none")  # TRL 1.16's scale_rewards values
 
 
 @dataclass
-class GRPOConfig:
-    """Settings of one GRPO run: the toy world's sizes, DeepSeekMath's beta (`toy()` sets 0.2)."""
+class GRPOConfig(TrainerConfig):
+    """Settings of one GRPO run: the toy world's sizes, DeepSeekMath's beta (`toy()` sets 0.2).
+
+    TOY's beta = 0.2 instead of DeepSeekMath's 0.04: measured over 50 steps (seed 0), gold ends
+    about the same (≈ 0.63-0.66) at beta 0.04, 0.1 and 0.2, but at 0.2 it gets there with less
+    than half the KL (≈ 3.5 nats, against ≈ 8 at 0.04); at 0.5 gold stalls near 0.5.
+    """
 
     seed: int = 0  # seeds prompt order, sampling and evaluation
     steps: int = 50  # batches of groups (one rollout + `epochs` updates each)
     prompts_per_step: int = 8  # prompts per batch (B·G = 64 responses, PPO's batch in the toy)
-    group_size: int = 8  # G: responses sampled per prompt (DeepSeekMath: 64)
+    group_size: int = 8  # G >= 2: responses sampled per prompt (DeepSeekMath: 64)
     lr: float = 1e-3  # AdamW learning rate
     beta: float = 0.04  # β >= 0: weight of the k3 KL to the reference in the loss (DeepSeekMath)
-    clip_eps: float = 0.2  # ε of the clipped ratio (matters only when epochs > 1)
-    epochs: int = 1  # μ: gradient steps on each batch (1: the ratio is 1, as TRL's default)
+    clip_eps: float = 0.2  # ε of the clipped ratio, TRL's epsilon (acts only when epochs > 1)
+    epochs: int = 1  # μ: gradient steps on each batch, TRL's num_iterations (1: the ratio is 1)
     adv_eps: float = 1e-4  # added to the group std, so a zero-variance group gives A = 0, not nan
-    max_new_tokens: int = 14  # longest response
+    max_new_tokens: int = 14  # longest response (dr_grpo's max_completion_length)
     temperature: float = 1.0  # sampling temperature (logprobs are scored at the same one)
     missing_eos_penalty: float = MISSING_EOS_PENALTY  # subtracted from the RM score without <eos>
     max_grad_norm: float = 1.0  # gradient clipping
     eval_every: int = 10  # steps between held-out evaluations (0 = only before and after)
-    eval_prompts: int = 128  # held-out prompts (data/toy/prompts_test) sampled at each evaluation
     checkpoint_every: int = 50  # steps between atomic checkpoints when an out dir is given
     loss_type: str = "grpo"  # TRL 1.16's names: "grpo", "bnpo", "dr_grpo" or "dapo"
-    epsilon_high: float | None = None  # DAPO's clip-higher upper bound (None: = clip_eps)
-    importance_sampling_level: str = "token"  # "token", or "sequence" (GSPO)
+    epsilon_high: float | None = None  # DAPO's clip-higher bound, >= clip_eps (None: = clip_eps)
+    importance_sampling_level: str = "token"  # "token", or "sequence" (GSPO, Zheng et al. 2025)
     scale_rewards: str = "group"  # divide advantages by the "group" / "batch" std, or "none"
 
-    def __post_init__(self):
+    RULES: ClassVar[dict[str, str]] = {
+        "steps": ">=1", "prompts_per_step": ">=1", "group_size": ">=2", "lr": ">0",
+        "beta": ">=0", "clip_eps": ">0", "epochs": ">=1", "adv_eps": ">0",
+        "max_new_tokens": ">=1", "temperature": ">0", "missing_eos_penalty": ">=0",
+        "max_grad_norm": ">0", "eval_every": ">=0", "checkpoint_every": ">=1",
+        "epsilon_high": ">0",
+    }  # fmt: skip
+    TOY: ClassVar[dict] = {"beta": 0.2}
+
+    def check(self) -> None:
         if self.loss_type not in LOSS_TYPES:
-            raise ValueError(
-                f"GRPOConfig.loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}"
-            )
+            raise self.fail("loss_type", "one of " + ", ".join(map(repr, LOSS_TYPES)))
         if self.importance_sampling_level not in IMPORTANCE_SAMPLING_LEVELS:
-            raise ValueError(
-                f"GRPOConfig.importance_sampling_level must be one of "
-                f"{IMPORTANCE_SAMPLING_LEVELS}, got {self.importance_sampling_level!r}"
-            )
+            choices = ", ".join(map(repr, IMPORTANCE_SAMPLING_LEVELS))
+            raise self.fail("importance_sampling_level", "one of " + choices)
         if self.scale_rewards not in SCALE_REWARDS:
-            raise ValueError(
-                f"GRPOConfig.scale_rewards must be one of {SCALE_REWARDS}, got {self.scale_rewards!r}"
-            )
-        if self.epsilon_high is not None and not (
-            isinstance(self.epsilon_high, (int, float)) and self.epsilon_high >= self.clip_eps
-        ):
-            raise ValueError(
-                f"GRPOConfig.epsilon_high must be >= clip_eps ({self.clip_eps}), got {self.epsilon_high!r}"
-            )
-        positive_ints = (
-            "steps",
-            "prompts_per_step",
-            "epochs",
-            "max_new_tokens",
-            "eval_prompts",
-            "checkpoint_every",
-        )
-        for name in positive_ints:
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"GRPOConfig.{name} must be a positive int, got {value!r}")
-        if not isinstance(self.group_size, int) or self.group_size < 2:
-            raise ValueError(
-                f"GRPOConfig.group_size must be an int >= 2 (a group of one has no variance "
-                f"to learn from), got {self.group_size!r}"
-            )
-        if not isinstance(self.eval_every, int) or self.eval_every < 0:
-            raise ValueError(f"GRPOConfig.eval_every must be an int >= 0, got {self.eval_every!r}")
-        for name in ("lr", "clip_eps", "adv_eps", "temperature", "max_grad_norm"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-                raise ValueError(f"GRPOConfig.{name} must be > 0, got {value!r}")
-        for name in ("beta", "missing_eos_penalty"):  # 0 is allowed: no KL term / no penalty
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
-                raise ValueError(f"GRPOConfig.{name} must be >= 0, got {value!r}")
-
-    @classmethod
-    def toy(cls, **overrides) -> GRPOConfig:
-        """The toy world's preset, with any field overridden.
-
-        beta = 0.2 instead of DeepSeekMath's 0.04: measured over 50 steps (seed 0), gold ends
-        about the same (≈ 0.63-0.66) at beta 0.04, 0.1 and 0.2, but at 0.2 it gets there with
-        less than half the KL (≈ 3.5 nats, against ≈ 8 at 0.04); at 0.5 gold stalls near 0.5.
-        """
-        return cls(**{"beta": 0.2, **overrides})
+            raise self.fail("scale_rewards", "one of " + ", ".join(map(repr, SCALE_REWARDS)))
+        if self.epsilon_high is not None and self.epsilon_high < self.clip_eps:
+            raise self.fail("epsilon_high", f">= clip_eps ({self.clip_eps}) or None")
 
 
-@dataclass
-class GRPOResult:
-    """What `train_grpo` returns. `metrics` holds one dict per step (row 0 = before training)."""
-
-    policy: torch.nn.Module
-    config: GRPOConfig
-    metrics: list[dict] = field(default_factory=list)
-    doctor: Doctor | None = None
-    evaluations: list[dict] = field(default_factory=list)  # held-out rows, step 0 = before
-    train_seconds: float = 0.0  # time in training steps: sampling, scoring, updates (no eval)
+@dataclass(kw_only=True)
+class GRPOResult(TrainResult):
+    """What `train_grpo` returns. `metrics`: one row per step (METRICS_KEYS + GRPO's keys)."""
 
 
 def group_advantages(
@@ -295,6 +259,127 @@ def _prompt_indices(n_prompts: int, per_step: int, step: int, seed: int) -> torc
     return order[i * per_step : (i + 1) * per_step]
 
 
+# ── one GRPO step, as lesson 06's pseudocode: sample -> score -> advantages -> update ────────
+
+
+def sample_groups(policy, tokenizer, prompts, config: GRPOConfig, generator):
+    """1. G responses for each of the batch's prompts, each group's responses side by side.
+
+    Returns the rollout batch: (B·G, P + T) sequences, `response_mask` (B·G, T).
+    """
+    batch_prompts = [p for p in prompts for _ in range(config.group_size)]  # B·G prompts
+    prompt_ids, prompt_mask = encode_prompts(tokenizer, batch_prompts)  # (B·G, P)
+    return generate(
+        policy,
+        prompt_ids,
+        prompt_mask,
+        max_new_tokens=config.max_new_tokens,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        temperature=config.temperature,
+        generator=generator,
+    )  # (B·G, P + T)
+
+
+def score_groups(batch, texts, reward_model, reward_fn, config: GRPOConfig, eos: int):
+    """2. One reward per response: `reward_fn(texts)`, else the frozen RM - missing-<eos> penalty.
+
+    Returns (B·G,) rewards.
+    """
+    if reward_fn is None:
+        return task_reward(reward_model, batch, eos, config.missing_eos_penalty)  # (B·G,)
+    rewards = torch.as_tensor(reward_fn(texts), dtype=torch.float32)  # (B·G,)
+    if rewards.shape != (len(texts),):
+        raise ValueError(
+            f"reward_fn returned shape {tuple(rewards.shape)}, expected ({len(texts)},)"
+        )
+    return rewards
+
+
+def grpo_update(policy, optimizer, batch, advantages, old_logprobs, ref_logprobs, config, step):
+    """4. `config.epochs` gradient steps on the clipped loss with the k3 KL to the reference.
+
+    old_logprobs / ref_logprobs: (B·G, T), or None (epochs = 1: π_old = π_θ; beta = 0: no KL).
+    Returns (loss, stats, logprobs, entropy, grad_norm) with the first pass's (B·G, T) logprobs
+    and entropy (the batch as sampled). Raises NonFiniteLoss before a non-finite step.
+    """
+    policy.train()
+    for epoch in range(config.epochs):
+        logprobs, entropy = response_logprobs(
+            policy, batch, config.temperature, with_entropy=True
+        )  # (B·G, T) each
+        old = old_logprobs if old_logprobs is not None else logprobs.detach()
+        ref = ref_logprobs if ref_logprobs is not None else logprobs.detach()
+        loss, stats = grpo_loss(
+            logprobs, old, ref, advantages, batch.response_mask, config.clip_eps, config.beta,
+            loss_type=config.loss_type, epsilon_high=config.epsilon_high,
+            importance_sampling_level=config.importance_sampling_level,
+            max_completion_length=config.max_new_tokens,
+        )  # fmt: skip
+        if epoch == 0:  # diagnostics of the batch as sampled
+            first_logprobs, first_entropy = logprobs.detach(), entropy.detach()
+        check_finite_loss(loss, step)
+        optimizer.zero_grad()
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
+        optimizer.step()
+    policy.eval()
+    return loss, stats, first_logprobs, first_entropy, grad_norm
+
+
+def grpo_step(policy, reference, reward_model, tokenizer, prompts, optimizer, config, step,
+              generator, *, reward_fn=None, gold_fn=None) -> dict:  # fmt: skip
+    """One GRPO step on `prompts` (B texts): sample, score, group advantages, update, metrics.
+
+    Returns the step's metrics row (without "seconds"). Raises NonFiniteLoss (nothing updated).
+    """
+    G, eos = config.group_size, tokenizer.eos_token_id
+    # 1. G responses per prompt
+    batch = sample_groups(policy, tokenizer, prompts, config, generator)  # (B·G, P + T)
+    mask = batch.response_mask  # (B·G, T)
+    texts = decode_responses(tokenizer, batch.response_ids, mask)
+    # 2. rewards; 3. advantages within each group
+    rewards = score_groups(batch, texts, reward_model, reward_fn, config, eos)  # (B·G,)
+    advantages = group_advantages(
+        rewards, G, config.adv_eps, scale_rewards=config.scale_rewards
+    )  # (B·G,)
+    with torch.no_grad():
+        ref_logprobs = (
+            response_logprobs(reference, batch, config.temperature) if config.beta > 0 else None
+        )  # (B·G, T)
+        old_logprobs = (
+            response_logprobs(policy, batch, config.temperature) if config.epochs > 1 else None
+        )  # (B·G, T)
+    # 4. `epochs` passes of the clipped loss
+    loss, stats, logprobs, entropy, grad_norm = grpo_update(
+        policy, optimizer, batch, advantages, old_logprobs, ref_logprobs, config, step
+    )
+    # 5. metrics of the batch as sampled
+    with torch.no_grad():
+        group_std = rewards.view(-1, G).std(dim=1)  # (B,)
+        zero_variance = (group_std < 1e-6).float().mean().item()
+        n_tokens = mask.sum().clamp(min=1)
+        if ref_logprobs is None:  # beta = 0: the loss skipped the reference; the log doesn't
+            ref_logprobs = response_logprobs(reference, batch, config.temperature)
+        sample_kl = ((logprobs - ref_logprobs) * mask).sum(-1).mean().item()  # k1
+    return {
+        "step": step,
+        "loss": loss.item(),
+        "reward": rewards.mean().item(),
+        "gold": (sum(gold_fn(texts)) / len(texts)) if gold_fn is not None else None,
+        "kl": sample_kl,
+        "reward_std": group_std.mean().item(),
+        "zero_std_groups": zero_variance,
+        "zero_variance_groups": zero_variance,  # issue 14's name
+        "response_length": mask.sum(-1).float().mean().item(),  # tokens per response
+        "clipfrac": stats["clipfrac"],
+        "kl_k3": stats["kl_k3"],
+        "entropy": ((entropy * mask).sum() / n_tokens).item(),
+        "eos_rate": ended_with_eos(batch, eos).float().mean().item(),
+        "grad_norm": grad_norm.item(),
+    }
+
+
 def train_grpo(
     config: GRPOConfig | None,
     policy,
@@ -304,33 +389,28 @@ def train_grpo(
     prompts: list[str] | None = None,
     *,
     reward_fn=None,
+    gold_fn=None,
     eval_prompts: list[str] | None = None,
     out_dir=None,
     resume: bool = False,
-    doctor: Doctor | None = None,
+    doctor=None,
+    callback=None,
     progress: bool = True,
 ) -> GRPOResult:
     """Train `policy` (in place: pass a copy to keep the SFT policy) with GRPO.
 
-    Args:
-        config: GRPOConfig (None = the toy preset).
-        policy: causal LM to train, usually a copy of the SFT policy.
-        reference: the frozen SFT policy (for the k3 KL in the loss; unused when beta = 0).
-        reward_model: the frozen reward model: r = its score - missing-<eos> penalty.
-            May be None when `reward_fn` is given.
-        tokenizer: the toy tokenizer.
-        prompts: training prompts (None = data/toy/prompts_train.jsonl).
-        reward_fn: optional callable(list of response texts) -> list of floats, used instead
-            of the reward model: a rule-based ("verifiable") reward, as in DeepSeek-R1-style
-            training. The missing-<eos> penalty is not added to it.
-        eval_prompts: held-out prompts (None = the first config.eval_prompts of prompts_test;
-            [] = no held-out evaluation at all, e.g. when the caller evaluates).
-        out_dir, resume, doctor, progress: as in `train_dpo`.
+    Introduced in 06_dpo_and_grpo. Arguments as the trainer contract (trainers/contract.py):
+    reference is the frozen SFT policy (the k3 KL; unused when beta = 0); reward_model the
+    frozen RM (r = its score - missing-<eos> penalty), may be None when `reward_fn` scores
+    instead (a verifiable reward; no penalty added); gold_fn None = gold logged as None;
+    eval_prompts None or [] = no held-out evaluation; doctor None = a new Doctor, False = none;
+    a non-finite loss stops the run (`result.stopped`, the last good checkpoint kept).
 
-    Metrics per step, as PPO's (means over the batch's B·G sampled responses): reward (proxy),
-    gold, kl (k1, summed over tokens), reward_std (mean within-group std), zero_std_groups
-    (fraction of groups with equal rewards), clipfrac, kl_k3 (per token), entropy, eos_rate,
-    loss, seconds. Held-out evaluations (step 0, every eval_every steps, the last step) go to
+    Metrics per step (means over the batch's B·G sampled responses): step, reward, gold,
+    kl (k1, summed over tokens), seconds, loss, reward_std (mean within-group std),
+    zero_std_groups = zero_variance_groups (fraction of groups with equal rewards),
+    response_length, clipfrac, kl_k3 (per token), entropy, eos_rate, grad_norm.
+    Held-out evaluations (step 0, every eval_every steps, the last step) go to
     `result.evaluations`: gold, reward, kl, eos_rate from `evaluate_policy`, same seed each time.
     """
     config = config or GRPOConfig.toy()
@@ -338,26 +418,22 @@ def train_grpo(
         raise TypeError(f"config must be a GRPOConfig, got {type(config).__name__}")
     if resume and out_dir is None:
         raise ValueError("resume=True needs out_dir (the folder holding the checkpoint)")
+    for arg, fn in (("reward_fn", reward_fn), ("gold_fn", gold_fn), ("callback", callback)):
+        if fn is not None and not callable(fn):
+            raise TypeError(f"{arg} must be callable, got {type(fn).__name__}")
+    if reward_model is None and reward_fn is None:
+        raise ValueError("train_grpo needs a reward_model or a reward_fn")
+    if policy is reference:
+        raise ValueError("policy and reference are the same object: pass a copy of the SFT policy")
     g = set_seed(config.seed)
     if prompts is None:
         prompts = [r["prompt"] for r in load_records("prompts_train")]
-    if eval_prompts is None:
-        eval_prompts = [r["prompt"] for r in load_records("prompts_test")][: config.eval_prompts]
-    doctor = doctor or Doctor("grpo", verbose=progress)
-    if policy is reference:
-        raise ValueError("policy and reference are the same object: pass a copy of the SFT policy")
+    doctor = resolve_doctor(doctor, "grpo", progress)
     freeze(reference)
     if not any(p.requires_grad for p in policy.parameters()):
         policy.requires_grad_(True)  # a deep copy of a frozen reference arrives frozen
-    if reward_model is None and reward_fn is None:
-        raise ValueError("train_grpo needs a reward_model or a reward_fn")
-    if reward_fn is not None and not callable(reward_fn):
-        raise TypeError(
-            f"reward_fn must be callable(texts) -> rewards, got {type(reward_fn).__name__}"
-        )
     if reward_model is not None:
         freeze(reward_model)
-    G, eos = config.group_size, tokenizer.eos_token_id
 
     optimizer = torch.optim.AdamW(policy.parameters(), lr=config.lr)
     start = 0
@@ -371,174 +447,75 @@ def train_grpo(
         if not eval_prompts:
             return
         ev = evaluate_policy(
-            policy,
-            tokenizer,
-            eval_prompts,
-            reward_model=reward_model,
-            reference=reference,
-            max_new_tokens=config.max_new_tokens,
-            temperature=config.temperature,
-            seed=config.seed,
-            missing_eos_penalty=config.missing_eos_penalty,
-        )
+            policy, tokenizer, eval_prompts, reward_model=reward_model, reference=reference,
+            max_new_tokens=config.max_new_tokens, temperature=config.temperature,
+            seed=config.seed, missing_eos_penalty=config.missing_eos_penalty, gold_fn=gold_fn,
+        )  # fmt: skip
         evaluations.append(
             {"step": step, **{k: ev[k] for k in ("gold", "reward", "kl", "eos_rate")}}
         )
 
     if start == 0:  # the starting point (the SFT policy), before any update
         evaluate(0)
-    train_seconds = 0.0
+    train_seconds, stopped = 0.0, None
     bar = progress_bar(range(start + 1, config.steps + 1), desc="GRPO", disable=not progress)
     for step in bar:
         t0 = time.perf_counter()
-        # 1. G responses for each prompt, groups side by side
         idx = _prompt_indices(len(prompts), config.prompts_per_step, step, config.seed)
-        batch_prompts = [prompts[i] for i in idx.tolist() for _ in range(G)]  # B·G prompts
-        prompt_ids, prompt_mask = encode_prompts(tokenizer, batch_prompts)  # (B·G, P)
-        batch = generate(
-            policy,
-            prompt_ids,
-            prompt_mask,
-            max_new_tokens=config.max_new_tokens,
-            eos_token_id=eos,
-            pad_token_id=tokenizer.pad_token_id,
-            temperature=config.temperature,
-            generator=g,
-        )  # (B·G, P + T)
-        mask = batch.response_mask  # (B·G, T)
-
-        # 2. rewards from the frozen reward model; 3. advantages within each group
-        texts = decode_responses(tokenizer, batch.response_ids, mask)
-        if reward_fn is not None:
-            rewards = torch.as_tensor(reward_fn(texts), dtype=torch.float32)  # (B·G,)
-            if rewards.shape != (len(texts),):
-                raise ValueError(
-                    f"reward_fn returned shape {tuple(rewards.shape)}, expected ({len(texts)},)"
-                )
-        else:
-            rewards = task_reward(reward_model, batch, eos, config.missing_eos_penalty)  # (B·G,)
-        advantages = group_advantages(
-            rewards, G, config.adv_eps, scale_rewards=config.scale_rewards
-        )  # (B·G,)
-        with torch.no_grad():
-            ref_logprobs = (
-                response_logprobs(reference, batch, config.temperature) if config.beta > 0 else None
-            )  # (B·G, T)
-            old_logprobs = (
-                response_logprobs(policy, batch, config.temperature) if config.epochs > 1 else None
-            )  # (B·G, T)
-
-        # 4. `epochs` gradient steps on the clipped loss with the k3 KL to the reference
-        policy.train()
-        for epoch in range(config.epochs):
-            logprobs, entropy = response_logprobs(
-                policy, batch, config.temperature, with_entropy=True
-            )  # (B·G, T) each
-            old = old_logprobs if old_logprobs is not None else logprobs.detach()
-            ref = ref_logprobs if ref_logprobs is not None else logprobs.detach()
-            loss, stats = grpo_loss(
-                logprobs, old, ref, advantages, mask, config.clip_eps, config.beta,
-                loss_type=config.loss_type, epsilon_high=config.epsilon_high,
-                importance_sampling_level=config.importance_sampling_level,
-                max_completion_length=config.max_new_tokens,
+        try:
+            row = grpo_step(
+                policy, reference, reward_model, tokenizer, [prompts[i] for i in idx.tolist()],
+                optimizer, config, step, g, reward_fn=reward_fn, gold_fn=gold_fn,
             )  # fmt: skip
-            if epoch == 0:  # diagnostics of the batch as sampled
-                first_logprobs, first_entropy = logprobs.detach(), entropy.detach()
-            check_finite_loss(loss, step)
-            optimizer.zero_grad()
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
-            optimizer.step()
-        policy.eval()
-        seconds = time.perf_counter() - t0
+        except NonFiniteLoss as error:
+            policy.eval()
+            stopped = stop_on_non_finite(error, progress)
+            break
+        row["seconds"] = seconds = time.perf_counter() - t0
         train_seconds += seconds
-
-        with torch.no_grad():
-            groups = rewards.view(-1, G)  # (B, G)
-            group_std = groups.std(dim=1)  # (B,)
-            n_tokens = mask.sum().clamp(min=1)
-            if ref_logprobs is None:  # beta = 0: the loss skipped the reference; the log doesn't
-                ref_logprobs = response_logprobs(reference, batch, config.temperature)
-            sample_kl = ((first_logprobs - ref_logprobs) * mask).sum(-1).mean().item()  # k1
-        row = {
-            "step": step,
-            "loss": loss.item(),
-            "reward": rewards.mean().item(),
-            "gold": sum(gold_score(t) for t in texts) / len(texts),
-            "kl": sample_kl,
-            "reward_std": group_std.mean().item(),
-            "zero_std_groups": (group_std < 1e-6).float().mean().item(),
-            "zero_variance_groups": (group_std < 1e-6).float().mean().item(),  # issue 14's name
-            "response_length": mask.sum(-1).float().mean().item(),  # tokens per response
-            "clipfrac": stats["clipfrac"],
-            "kl_k3": stats["kl_k3"],
-            "entropy": ((first_entropy * mask).sum() / n_tokens).item(),
-            "eos_rate": ended_with_eos(batch, eos).float().mean().item(),
-            "grad_norm": grad_norm.item(),
-            "seconds": seconds,
-        }
         if (config.eval_every and step % config.eval_every == 0) or step == config.steps:
             evaluate(step)
         log.write(row)
-        doctor.check(step, {k: v for k, v in row.items() if v is not None})
-        bar.set_postfix(reward=f"{row['reward']:.2f}", gold=f"{row['gold']:.2f}", refresh=False)
+        if doctor is not None:
+            doctor.check(step, {k: v for k, v in row.items() if v is not None})
+        bar.set_postfix(reward=f"{row['reward']:.2f}", refresh=False)
         checkpoint_if_due(out_dir, step, config, policy, optimizer, g)
+        if callback is not None:
+            callback(row)
     policy.eval()
-    return GRPOResult(policy, config, log.rows, doctor, evaluations, train_seconds)
+    return GRPOResult(
+        policy=policy, config=config, metrics=log.rows, evaluations=evaluations, doctor=doctor,
+        stopped=stopped, train_seconds=train_seconds,
+    )  # fmt: skip
 
 
-# ── command line: python -m rlhf_lessons grpo --preset toy --seed S --steps N --out DIR ─────
+# ── command line: python -m rlhf_lessons grpo --preset toy --loss-type dr_grpo --out DIR ────
+
+CONFIG = GRPOConfig
 
 
-def add_arguments(parser) -> None:
-    """GRPO's flags beyond the common ones (--preset, --seed, --steps, --out, --resume)."""
-    parser.add_argument("--beta", type=float, help="k3 KL weight in the loss, >= 0 (toy: 0.2)")
-    parser.add_argument("--lr", type=float, help="learning rate (toy: 1e-3)")
-    parser.add_argument("--group-size", type=int, help="responses per prompt G (toy: 8)")
-    parser.add_argument("--prompts-per-step", type=int, help="prompts per batch (toy: 8)")
-    parser.add_argument("--epochs", type=int, help="gradient steps per batch (toy: 1)")
-    parser.add_argument("--eval-every", type=int, help="steps between evaluations (toy: 10)")
-    parser.add_argument("--loss-type", choices=LOSS_TYPES, help="TRL's loss_type (default grpo)")
-    parser.add_argument("--epsilon-high", type=float, help="clip-higher upper bound (DAPO)")
-    parser.add_argument(
-        "--importance-sampling-level", choices=IMPORTANCE_SAMPLING_LEVELS, help="sequence: GSPO"
-    )
-    parser.add_argument("--scale-rewards", choices=SCALE_REWARDS, help="advantage std: group")
-
-
-def run_cli(args) -> GRPOResult:
+def run_cli(config, *, out_dir, resume):
     """Train the cached toy SFT policy with GRPO against the cached toy reward model."""
-    from .pipeline import toy_reward_model, toy_sft_policy
+    import copy
 
-    preset = getattr(args, "preset", "toy") or "toy"
-    if preset != "toy":
-        raise ValueError(f"grpo: unknown --preset {preset!r}; this command knows 'toy'")
-    overrides = {
-        "seed": args.seed,
-        "steps": args.steps,
-        "beta": getattr(args, "beta", None),
-        "lr": getattr(args, "lr", None),
-        "group_size": getattr(args, "group_size", None),
-        "prompts_per_step": getattr(args, "prompts_per_step", None),
-        "epochs": getattr(args, "epochs", None),
-        "eval_every": getattr(args, "eval_every", None),
-        "loss_type": getattr(args, "loss_type", None),
-        "epsilon_high": getattr(args, "epsilon_high", None),
-        "importance_sampling_level": getattr(args, "importance_sampling_level", None),
-        "scale_rewards": getattr(args, "scale_rewards", None),
-    }
-    config = GRPOConfig.toy(**{k: v for k, v in overrides.items() if v is not None})
+    from ..toy import gold_scores
+    from .toy_models import toy_reward_model, toy_sft_policy
+
     sft_policy, tokenizer = toy_sft_policy(seed=config.seed)
     reward_model = toy_reward_model(seed=config.seed)
-    policy = copy.deepcopy(sft_policy)
+    eval_prompts = [r["prompt"] for r in load_records("prompts_test")][:128]
     result = train_grpo(
-        config, policy, sft_policy, reward_model, tokenizer, out_dir=args.out, resume=args.resume
-    )
+        config, copy.deepcopy(sft_policy), sft_policy, reward_model, tokenizer,
+        gold_fn=gold_scores, eval_prompts=eval_prompts, out_dir=out_dir, resume=resume,
+    )  # fmt: skip
+    if result.stopped:
+        print(f"GRPO stopped: {result.stopped}")
+        return result
     first, last = result.evaluations[0], result.evaluations[-1]
     print(
         f"GRPO done: gold {first['gold']:.2f} -> {last['gold']:.2f}, proxy "
         f"{first['reward']:.2f} -> {last['reward']:.2f}, KL {last['kl']:.2f}, "
         f"zero-std groups {result.metrics[-1]['zero_std_groups']:.0%}; "
-        f"saved to {args.out}/checkpoint/policy"
+        f"saved to {out_dir}/checkpoint/policy"
     )
     return result
