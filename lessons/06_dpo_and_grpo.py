@@ -447,7 +447,7 @@ def solution_dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_log
     return -F.logsigmoid(beta * (chosen - rejected)).mean()
 
 
-check_group_advantages(solution_group_advantages);
+check_group_advantages(solution_group_advantages)
 check_dpo_loss(solution_dpo_loss);
 
 # %% [markdown] slideshow={"slide_type": "slide"}
