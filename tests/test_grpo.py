@@ -116,8 +116,16 @@ def test_grpo_raises_gold_above_the_sft_policy(world):
     from rlhf_lessons.toy import gold_scores, load_records
 
     held_out = [r["prompt"] for r in load_records("prompts_test")][:128]
-    result = train_grpo(config, copy.deepcopy(sft), sft, rm, tok, gold_fn=gold_scores,
-                        eval_prompts=held_out, progress=False)
+    result = train_grpo(
+        config,
+        copy.deepcopy(sft),
+        sft,
+        rm,
+        tok,
+        gold_fn=gold_scores,
+        eval_prompts=held_out,
+        progress=False,
+    )
     before, after = result.evaluations[0], result.evaluations[-1]
     assert (before["step"], after["step"]) == (0, 30)
     # measured (seed 0, 1 thread): gold -0.06 -> +0.5, proxy 1.3 -> 2.9, KL ~2
