@@ -43,8 +43,13 @@ class Verdict:
             return "⏳ not done yet: " + self.message
         return "❌ not yet: " + self.message
 
-    def _repr_markdown_(self) -> str:
-        return str(self)
+    def _ipython_display_(self) -> None:
+        """Show nothing: the checker has printed the verdict already.
+
+        A checker cell ends with the call, and its return value would otherwise be displayed a
+        second time. A trailing `;` does not reliably stop that: nbval runs cells with
+        store_history=False, and IPython's `;` test reads the stored history.
+        """
 
     def __bool__(self) -> bool:
         return self.ok

@@ -68,11 +68,19 @@ def load_toy(split: str, data_dir=None):
     """A toy split as a `datasets.Dataset` (validated first). split: one of SPLITS."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
-    from datasets import load_dataset
+    import datasets
 
     path = Path(data_dir or toy_data_dir()) / f"{split}.jsonl"
     validate_jsonl(path, FIELDS[SPLITS[split]])
-    return load_dataset("json", data_files=str(path), split="train")
+    # The first load on a machine builds a cache and draws progress bars on stderr; a lesson's
+    # output must not depend on whether the cache existed, so the bars are off while it loads.
+    bars_were_on = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        return datasets.load_dataset("json", data_files=str(path), split="train")
+    finally:
+        if bars_were_on:
+            datasets.enable_progress_bars()
 
 
 def load_records(split: str, data_dir=None) -> list[dict]:
