@@ -27,6 +27,7 @@ __all__ = [
     "kl_k1",
     "kl_k2",
     "kl_k3",
+    "kl_estimator_gradients",
 ]
 
 
@@ -194,3 +195,51 @@ def kl_k3(log_ratio: TensorLike) -> torch.Tensor:
     # (r - 1) - log r, with r - 1 = expm1(log r) computed without cancellation; float rounding
     # can still leave -1e-8 where the true value is ~0, so clamp to the math's k3 >= 0.
     return (torch.expm1(log_ratio) - log_ratio).clamp(min=0)
+
+
+def kl_estimator_gradients(
+    policy_logits: TensorLike, ref_logits: TensorLike
+) -> dict[str, torch.Tensor]:
+    """What k1, k2 and k3 do *in a loss*: their expected gradients, exactly, on one categorical.
+
+    Introduced in 05_when_rlhf_breaks (used again in 06 and 10). A KL term in a loss is the mean
+    of k(x) over samples x ~ π_θ that are not differentiated through (the sampling is fixed), so
+    the step follows E_{x~π}[∇_θ k(x)]. With π = softmax(policy_logits), π_ref = softmax(ref_logits)
+    and log r = log π_ref(x) - log π(x), the expectation is the sum Σ_x π(x) ∇_θ k(x) (π(x) held
+    fixed), computed here by autograd. The known answers (Schulman 2020; Tang & Munos 2025):
+
+        E ∇k1 = E[-∇ log π] = 0                        (k1 in a loss pushes nothing, on average)
+        E ∇k2 = E[-log r · ∇ log π] = ∇ KL(π‖π_ref)     (the KL that RLHF's objective penalises)
+        E ∇k3 = E[(1 - r) ∇ log π]   = ∇ KL(π_ref‖π)    (the other direction)
+
+    Returns a dict of (K,) gradients with respect to policy_logits: "k1", "k2", "k3",
+    "kl_policy_ref" = ∇ KL(π‖π_ref) and "kl_ref_policy" = ∇ KL(π_ref‖π), in float64.
+    """
+    theta = as_float_tensor(policy_logits, "policy_logits").detach().double()
+    ref = as_float_tensor(ref_logits, "ref_logits").detach().double()
+    check_finite(theta, "policy_logits")
+    check_finite(ref, "ref_logits")
+    check_same_shape(theta, "policy_logits", ref, "ref_logits")
+    if theta.dim() != 1 or theta.numel() < 2:
+        raise ValueError(
+            f"policy_logits must be one categorical's logits, shape (K,) with K >= 2, "
+            f"got shape {tuple(theta.shape)}"
+        )
+    log_ref = torch.log_softmax(ref, dim=0)  # (K,)
+
+    def grad_of(objective) -> torch.Tensor:
+        logits = theta.clone().requires_grad_(True)
+        logp = torch.log_softmax(logits, dim=0)  # (K,)
+        (g,) = torch.autograd.grad(objective(logp), logits)
+        return g  # (K,)
+
+    def in_a_loss(k):  # Σ_x π(x) k(log r(x)), with π(x) fixed: the expected loss of a sample
+        return lambda logp: (logp.exp().detach() * k(log_ref - logp)).sum()
+
+    return {
+        "k1": grad_of(in_a_loss(kl_k1)),
+        "k2": grad_of(in_a_loss(kl_k2)),
+        "k3": grad_of(in_a_loss(kl_k3)),
+        "kl_policy_ref": grad_of(lambda logp: (logp.exp() * (logp - log_ref)).sum()),
+        "kl_ref_policy": grad_of(lambda logp: (log_ref.exp() * (log_ref - logp)).sum()),
+    }

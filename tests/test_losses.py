@@ -340,3 +340,44 @@ def test_kl_estimators_reproduce_the_reference_table(gaussian_samples, name):
     # k3 has the lowest spread of the unbiased estimators
     if name == "k3":
         assert std_ratio < gaussian_samples["k1"].std().item() / TRUE_KL
+
+
+# ── k1/k2/k3 in a loss: their expected gradients (issue 12, item 2) ──────────────────────────
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_kl_estimator_gradients_identities(seed):
+    """E∇k1 = 0, E∇k2 = ∇KL(π‖π_ref), E∇k3 = ∇KL(π_ref‖π), on random categoricals."""
+    from rlhf_lessons.losses import kl_estimator_gradients
+
+    gen = torch.Generator().manual_seed(seed)
+    K = 3 + seed
+    theta, ref = torch.randn(K, generator=gen) * 2, torch.randn(K, generator=gen) * 2
+    g = kl_estimator_gradients(theta, ref)
+    assert torch.allclose(g["k1"], torch.zeros(K, dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(g["k2"], g["kl_policy_ref"], atol=1e-10)
+    assert torch.allclose(g["k3"], g["kl_ref_policy"], atol=1e-10)
+    # the two directions really differ here, so the k3 identity is not the k2 one again
+    assert (g["kl_policy_ref"] - g["kl_ref_policy"]).abs().max() > 1e-3
+
+
+def test_kl_estimator_gradients_by_hand():
+    """Independent closed forms: ∇_θ KL(π‖q) = π ⊙ (d - E_π d), d = log π - log q; ∇ KL(q‖π) = π - q."""
+    from rlhf_lessons.losses import kl_estimator_gradients
+
+    theta = torch.tensor([0.3, -1.2, 2.0, 0.0], dtype=torch.float64)
+    ref = torch.tensor([1.0, 0.5, -0.5, 0.2], dtype=torch.float64)
+    pi, q = theta.softmax(0), ref.softmax(0)
+    d = pi.log() - q.log()
+    g = kl_estimator_gradients(theta, ref)
+    assert torch.allclose(g["k2"], pi * (d - (pi * d).sum()), atol=1e-12)
+    assert torch.allclose(g["k3"], pi - q, atol=1e-12)
+
+
+def test_kl_estimator_gradients_bad_input():
+    from rlhf_lessons.losses import kl_estimator_gradients
+
+    with pytest.raises(ValueError, match="ref_logits"):
+        kl_estimator_gradients(torch.zeros(3), torch.zeros(4))
+    with pytest.raises(ValueError, match="policy_logits"):
+        kl_estimator_gradients(torch.zeros(2, 3), torch.zeros(2, 3))
