@@ -6,6 +6,8 @@ Shapes: B = batch (pairs or sequences), T = response tokens.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -227,13 +229,17 @@ def kl_estimator_gradients(
         )
     log_ref = torch.log_softmax(ref, dim=0)  # (K,)
 
-    def grad_of(objective) -> torch.Tensor:
+    def grad_of(objective: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         logits = theta.clone().requires_grad_(True)
         logp = torch.log_softmax(logits, dim=0)  # (K,)
         (g,) = torch.autograd.grad(objective(logp), logits)
         return g  # (K,)
 
-    def in_a_loss(k):  # Σ_x π(x) k(log r(x)), with π(x) fixed: the expected loss of a sample
+    def in_a_loss(
+        k: Callable[[torch.Tensor], torch.Tensor],
+    ) -> Callable[
+        [torch.Tensor], torch.Tensor
+    ]:  # Σ_x π(x) k(log r(x)), with π(x) fixed: the expected loss of a sample
         return lambda logp: (logp.exp().detach() * k(log_ref - logp)).sum()
 
     return {
