@@ -238,11 +238,14 @@ assert peak["step"] > past["step"]
 # $\log r = \log \pi_{ref}(y_t) - \log \pi(y_t)$ for a sampled token (Schulman, "Approximating KL
 # divergence", 2020):
 #
-# | | estimator | unbiased? | ≥ 0? | variance |
-# |---|---|---|---|---|
-# | k1 | $-\log r$ | yes | no: a sample can make it negative | high |
-# | k2 | $\tfrac12 (\log r)^2$ | no (biased when π and π_ref differ much) | yes | low |
-# | k3 | $(r - 1) - \log r$ | yes | yes | low *when r stays near 1* |
+# | | estimator | unbiased? | ≥ 0? | variance | gradient in a loss, in expectation |
+# |---|---|---|---|---|---|
+# | k1 | $-\log r$ | yes | no: a sample can make it negative | high | $0$: pushes nothing |
+# | k2 | $\tfrac12 (\log r)^2$ | no (biased when π and π_ref differ much) | yes | low | $\nabla\mathrm{KL}(\pi\,\|\,\pi_{ref})$ |
+# | k3 | $(r - 1) - \log r$ | yes | yes | low *when r stays near 1* | $\nabla\mathrm{KL}(\pi_{ref}\,\|\,\pi)$: the other direction |
+#
+# The first three columns are about the estimator's *value*. The last is about what it does when
+# it is put in a loss and differentiated, with the samples held fixed (the next cells show it).
 #
 # k3 adds $r - 1$, which has expectation 0 under π (so it keeps k1's mean) and is negatively
 # correlated with $-\log r$ (so it cancels much of its noise); since $\log r \le r - 1$ it is never
@@ -303,9 +306,41 @@ display(Markdown(
 # the sequence log-ratio log π(y|x)/π_ref(y|x), whose expectation is the KL the objective
 # penalises, and it costs nothing (both logprobs are computed anyway). Where a KL sits in a
 # *loss* averaged over tokens, and the policy stays near the distribution it is compared with,
-# k3 is the usual choice: unbiased, never negative, low variance there. GRPO (DeepSeekMath,
-# beta = 0.04) does this, and the `approx_kl` diagnostic (π_old against π_θ within one PPO step,
-# always close) is k3, as in cleanrl.
+# k3 is the usual choice for its *value*: unbiased, never negative, low variance there. GRPO
+# (DeepSeekMath, beta = 0.04) does this, and the `approx_kl` diagnostic (π_old against π_θ within
+# one PPO step, always close) is k3, as in cleanrl.
+#
+# **In a loss, what counts is the gradient.** A loss term k(y) on samples y ~ π is differentiated
+# with the samples held fixed, so the step follows $\mathbb{E}_{y\sim\pi}[\nabla_\theta k(y)]$.
+# Since $\nabla \log r = -\nabla\log\pi$:
+# $\mathbb{E}[\nabla k_1] = -\mathbb{E}[\nabla\log\pi] = 0$,
+# $\mathbb{E}[\nabla k_2] = \mathbb{E}[-\log r\,\nabla\log\pi] = \nabla\mathrm{KL}(\pi\|\pi_{ref})$ and
+# $\mathbb{E}[\nabla k_3] = \mathbb{E}[(1 - r)\nabla\log\pi] = \nabla\mathrm{KL}(\pi_{ref}\|\pi)$.
+# `kl_estimator_gradients` computes the three exactly (a sum over every outcome, no sampling)
+# on a categorical over 4 outcomes, gradients with respect to the policy's logits:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from rlhf_lessons.losses import kl_estimator_gradients
+
+policy_logits = torch.tensor([2.0, 0.5, -1.0, 0.0])
+ref_logits = torch.tensor([0.0, 1.0, 0.5, -0.5])
+grads = kl_estimator_gradients(policy_logits, ref_logits)
+for name in ("k1", "k2", "kl_policy_ref", "k3", "kl_ref_policy"):
+    print(f"{name:14s}", " ".join(f"{round(g, 4) + 0.0:+.4f}" for g in grads[name].tolist()))  # no "-0"
+
+# %% [markdown]
+# k1 in a loss does nothing on average, only noise. k2 pushes exactly along the KL the objective
+# penalises, KL(π‖π_ref). k3, the estimator GRPO puts in its loss, pushes along the *other direction*,
+# KL(π_ref‖π) (the "mass-covering" one): a different penalty, which weighs each outcome by the reference's probability,
+# so it pulls hardest where the reference puts mass the policy has dropped, and barely minds the
+# policy piling mass where the reference has little. Near the reference the two directions agree
+# to second order, which is why GRPO's choice works while the policy stays close; far from it
+# they differ, as above. (Tang & Munos 2025, "On a few pitfalls in KL divergence gradient estimation for RL",
+# arXiv 2506.09477, work this out; TRL's GRPOTrainer keeps k3 in the loss
+# with beta = 0 as its default, which removes the question.) PPO's k1 *in the reward* is
+# different again: the reward is not differentiated, the policy gradient does the rest, and that
+# optimises KL(π‖π_ref) itself.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5 · Adaptive KL: choose the KL, not beta

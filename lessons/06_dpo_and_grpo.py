@@ -168,7 +168,11 @@ assert last["rejected_reward"] < 0 and abs(last["rejected_reward"]) > abs(last["
 # \qquad\text{(every token of response } i \text{ gets } A_i\text{)}$$
 #
 # and puts the KL **in the loss** (not in the reward, as PPO does), with Schulman's $k_3$
-# estimator, unbiased and never negative (lesson 05):
+# estimator, unbiased and never negative (lesson 05). Differentiated in a loss, k3's expected
+# gradient is that of the other direction, KL(π_ref‖π), not of the objective's KL(π‖π_ref) (lesson 05,
+# section 4): close to the reference the two agree, far from it GRPO's KL term pulls in a
+# different direction than the objective says. With beta = 0 (TRL's default today) the question
+# disappears:
 #
 # $$\mathcal{L} = -\frac{1}{G}\sum_i \frac{1}{|y_i|}\sum_t \Big[\min\big(\rho_t A_i,\
 # \mathrm{clip}(\rho_t, 1\pm\varepsilon) A_i\big) - \beta\, k_3\Big],\qquad
