@@ -142,9 +142,10 @@ print(f"all scores × 2.0   : loss {reward_model_loss(2 * scores_c, 2 * scores_r
 # if labellers prefer a with probability σ((gold(a) − gold(b)) / T), the best possible reward
 # model is gold / T plus an arbitrary constant. Consequences you will meet again:
 #
-# - Every RLHF implementation that feeds the score to PPO first **normalises** it (subtract a
-#   mean, divide by a std measured on reference samples; Huang et al. 2023): the offset is
-#   arbitrary anyway.
+# - Most RLHF implementations that feed the score to PPO first **normalise** it (subtract a
+#   mean, divide by a std measured on the starting policy's samples; Ziegler et al. 2019, Huang
+#   et al. 2023): the offset is arbitrary anyway. The course's PPO does it with
+#   `PPOConfig(normalize_reward=True)`; lesson 04 shows what it changes.
 # - The offset is free for each prompt too: comparing scores *across* prompts is not what
 #   the loss trained.
 # - DPO (lesson 06) exploits exactly this: it never needs the score, only differences of

@@ -215,10 +215,13 @@ print(f"rewards {tuple(rollout.rewards.shape)} (B, T)")
 def show_row(i):
     tokens = tokenizer.convert_ids_to_tokens(batch.response_ids[i].tolist())
     n = int(batch.response_mask[i].sum())
-    print(f"{'token':>10s} {'logp':>7s} {'reward':>7s} {'value':>7s} {'return':>7s} {'advantage':>9s}")
+    raw = rollout.returns - rollout.values  # (B, T) GAE's advantage before whitening: R_t - V_t
+    print(f"{'token':>10s} {'logp':>7s} {'reward':>7s} {'value':>7s} {'return':>7s} {'raw A':>7s} "
+          f"{'whitened A':>10s}")
     for t in range(n):
         print(f"{tokens[t]:>10s} {rollout.logprobs[i, t]:7.3f} {rollout.rewards[i, t] + 0.0:7.3f} "
-              f"{rollout.values[i, t]:7.3f} {rollout.returns[i, t]:7.3f} {rollout.advantages[i, t]:9.3f}")
+              f"{rollout.values[i, t]:7.3f} {rollout.returns[i, t]:7.3f} {raw[i, t]:7.3f} "
+              f"{rollout.advantages[i, t]:10.3f}")
     print(f"score {rollout.scores[i]:.3f} lands on the last token ({tokens[n - 1]}); the KL "
           "penalty is 0 on every token because at step 1 the policy *is* the reference")
 
@@ -236,8 +239,9 @@ show_row(0)
 # about the padding. The returns $R_t$ are the value model's targets. Then the advantages are
 # **whitened** (mean 0, std 1 over the real tokens of the batch) so the policy's step size does
 # not depend on the reward's scale. RLHF uses γ = 1.0 (the reward comes once, at the end) and
-# λ = 0.95. The columns *value*, *return* and *advantage* above are these. You will write `gae`
-# yourself in the exercise.
+# λ = 0.95. The columns above are these: *return* = *raw A* + *value* on every row
+# ($R_t = A_t + V_t$, before whitening), and *whitened A* is what the policy loss uses. You will
+# write `gae` yourself in the exercise.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -257,6 +261,32 @@ print(f"advantages {tuple(rollout.advantages.shape)}: mean {abs(rollout.advantag
 # yet, so the ratio must be exactly 1 — a check that catches a shifted column, padding or
 # position ids that differ between sampling and training, dropout, or a temperature applied on one
 # side only.
+
+#
+# Opened up, one minibatch step is:
+#
+# $$\rho_t = e^{\log\pi_\theta(y_t) - \log\pi_{old}(y_t)},\qquad
+# L^{\pi} = -\,\overline{\min\big(\rho_t A_t,\ \mathrm{clip}(\rho_t, 1\pm\varepsilon)\,A_t\big)}$$
+#
+# $$L^{V} = \tfrac12\,\overline{\max\big((V_t - R_t)^2,\ (\mathrm{clip}(V_t,\ V^{old}_t \pm c) - R_t)^2\big)},
+# \qquad \theta \leftarrow \mathrm{Adam}\big(\mathrm{clip\_norm}(\nabla(L^{\pi} + c_V L^{V}),\ 1.0)\big)$$
+#
+# (bars: means over the minibatch's real tokens; $c$ = `vf_clip` = 0.2, $c_V$ = `vf_coef`). The value
+# loss is clipped like the policy's: within one batch $V$ may not move more than $c$ from the
+# rollout's values $V^{old}$ for free. **value_clipfrac** is the fraction of tokens whose new value
+# has left that band — high early in a run, when the value model (started from the reward model)
+# is still far from the returns: the max then keeps the unclipped, larger error, so the gradient
+# still pulls $V$ towards $R$. Here is the package's loop, the code that runs (`ppo.ppo_update`):
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+import inspect
+
+from IPython.display import Code
+
+source = inspect.getsource(ppo.ppo_update)
+loop = source[source.index("    for _epoch"):source.index("            with torch.no_grad()")]
+display(Code(loop, language="python"))
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -313,6 +343,42 @@ print(f"{'step':>4s} {'proxy':>6s} {'gold':>6s} {'KL':>5s} {'entropy':>7s} {'app
 for r in rows[::5] + [rows[-1]]:
     print(f"{r['step']:4d} {r['reward']:6.2f} {r['gold']:6.2f} {r['kl']:5.2f} {r['entropy']:7.3f} "
           f"{r['approx_kl']:9.4f} {r['clipfrac']:8.3f} {r['explained_variance']:8.2f} {r['seconds']:6.2f}")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Normalising the reward
+#
+# The reward model's score is off-centre: its offset is arbitrary (lesson 02), and here the
+# SFT policy's responses already score well above 0. Ziegler et al. 2019 and most implementations
+# since (the "N implementation details", Huang et al. 2023) shift and scale it once, before RL,
+# so the starting policy's samples score mean 0 and std 1. The course's PPO does this when
+# `PPOConfig(normalize_reward=True)` (off by default, so that the runs of lessons 04–06 stay
+# comparable); the same 30 steps with it:
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+policy, _ = toy_sft_policy(seed=0)
+normed = train_ppo(PPOConfig.toy(steps=30, normalize_reward=True), policy, reference, reward_model,
+                   tokenizer, prompts, gold_fn=gold_scores, doctor=False, progress=False)
+mean, std = normed.reward_norm
+def avg(rows, key):
+    return sum(r[key] for r in rows) / len(rows)
+print(f"{'':16s} {'value_clipfrac':>14s} {'expl.var':>8s} {'gold':>6s} {'KL':>5s}   (first 5 | last 5 steps)")
+for name, run in (("raw score", result), ("normalised", normed)):
+    m = run.metrics
+    print(f"{name:16s} {avg(m[:5], 'value_clipfrac'):6.2f} | {avg(m[-5:], 'value_clipfrac'):5.2f} "
+          f"{avg(m[-5:], 'explained_variance'):8.2f} {avg(m[-5:], 'gold'):6.2f} {avg(m[-5:], 'kl'):5.2f}")
+display(Markdown(
+    f"Measured on the reference's samples: mean **{mean:.2f}**, std **{std:.2f}**; the score fed "
+    f"to PPO is (score − {mean:.2f}) / {std:.2f}. The value model starts as a copy of the reward "
+    "model, so with raw scores its first values sit far from the returns and its clip binds on "
+    f"**{avg(result.metrics[:5], 'value_clipfrac'):.0%}** of tokens over the first 5 steps; with "
+    f"the normalised score, **{avg(normed.metrics[:5], 'value_clipfrac'):.0%}**. Gold over the last 5 "
+    f"steps: {avg(result.metrics[-5:], 'gold'):.2f} raw, {avg(normed.metrics[-5:], 'gold'):.2f} "
+    f"normalised, at KL {avg(result.metrics[-5:], 'kl'):.1f} and {avg(normed.metrics[-5:], 'kl'):.1f}. "
+    "Whitening the advantages already removes most of the scale, which is why the policy "
+    "learns about as well either way; the value model is what feels the offset."
+))
+assert normed.metrics[-1]["gold"] > normed.metrics[0]["gold"] + 0.3
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Before and after, on held-out prompts

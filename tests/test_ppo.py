@@ -343,3 +343,35 @@ def test_cli_writes_metrics_and_safetensors(tmp_path, capsys):
         main(["ppo", "--steps", "1", "--out", str(out), "--beta", "-1"])
     with pytest.raises(SystemExit, match="no checkpoint"):
         main(["ppo", "--steps", "1", "--out", str(tmp_path / "empty"), "--resume"])
+
+
+# ── reward normalisation on reference samples (issue 12, item 3) ─────────────────────────────
+
+
+def test_reward_normalization_measures_the_reference(toy):
+    """(mean, std) of the raw score on the reference's samples; deterministic; step 1's policy
+    is the reference, so its normalised scores have mean ≈ 0 and std ≈ 1."""
+    fresh, train, _ = toy
+    _, reference, reward_model, tokenizer = fresh()
+    config = PPOConfig.toy(reward_norm_samples=128)
+    ids, mask = ppo.encode_prompts(tokenizer, train)
+    mean, std = ppo.reward_normalization(reward_model, reference, tokenizer, ids, mask, config)
+    assert (mean, std) == ppo.reward_normalization(
+        reward_model, reference, tokenizer, ids, mask, config
+    )
+    assert 0.3 < mean < 3.0 and 0.1 < std < 5.0  # the raw score is off-centre (mean ≈ +1.4)
+    result, *_ = _run(toy, steps=1, batch_size=64, normalize_reward=True, reward_norm_samples=128)
+    assert result.reward_norm == (mean, std)
+    row = result.metrics[0]
+    assert abs(row["reward"]) < 0.5 and 0.5 < row["reward_std"] < 2.5
+
+
+def test_normalize_reward_changes_nothing_when_off(default_run, toy):
+    result, *_ = _run(toy, steps=2, normalize_reward=False)
+    assert result.reward_norm == (0.0, 1.0)
+    assert result.metrics[0]["reward"] == pytest.approx(default_run[0].metrics[0]["reward"])
+
+
+def test_reward_norm_samples_must_be_at_least_two():
+    with pytest.raises(ValueError, match="reward_norm_samples"):
+        PPOConfig.toy(reward_norm_samples=1)

@@ -104,6 +104,9 @@ class PPOConfig(TrainerConfig):
     vf_clip: float = 0.2  # value clipping: V may move at most this far from V_old per batch
     vf_coef: float = 0.1  # weight of the value loss in loss = pg_loss + vf_coef · vf_loss
     whiten_rewards: bool = False  # rescale per-token rewards to unit variance before GAE
+    normalize_reward: bool = False  # shift/scale the RM score to mean 0, std 1 on the
+    # reference's samples, measured once before training (Ziegler et al. 2019; Huang et al. 2023)
+    reward_norm_samples: int = 256  # reference samples (one per training prompt) measuring it
     max_new_tokens: int = 14  # longest response; one without <eos> by then is penalised
     temperature: float = 1.0  # sampling temperature (logprobs are scored at the same one)
     missing_eos_penalty: float = MISSING_EOS_PENALTY  # subtracted from the score without <eos>
@@ -116,7 +119,7 @@ class PPOConfig(TrainerConfig):
     RULES = {
         "steps": ">=1", "batch_size": ">=1", "ppo_epochs": ">=1", "num_minibatches": ">=1",
         "max_new_tokens": ">=1", "eval_every": ">=0", "checkpoint_every": ">=0",
-        "kl_horizon": ">=0", "forward_batch_size": ">=0", "lr": ">0", "adam_eps": ">0",
+        "kl_horizon": ">=0", "forward_batch_size": ">=0", "reward_norm_samples": ">=2", "lr": ">0", "adam_eps": ">0",
         "max_grad_norm": ">0", "clip_eps": ">0", "vf_clip": ">0", "temperature": ">0",
         "beta": ">=0", "vf_coef": ">=0", "missing_eos_penalty": ">=0", "kl_target": ">=0",
         "gamma": "[0,1]", "lam": "[0,1]",
@@ -229,29 +232,61 @@ def response_values(value_model, batch: QueryBatch) -> torch.Tensor:
 
 @torch.no_grad()
 def score(
-    policy, reference, reward_model, value_model, batch: QueryBatch, tokenizer, config: PPOConfig
-) -> Rollout:
+    policy, reference, reward_model, value_model, batch: QueryBatch, tokenizer, config: PPOConfig,
+    reward_norm: tuple[float, float] = (0.0, 1.0),
+) -> Rollout:  # fmt: skip
     """2. Per-token logprobs (policy, reference), the reward-model score, per-token values.
 
-    `config.forward_batch_size` rows at a time (0 = all B at once): the same numbers, less
-    memory at a time — a forward pass holds the logits of its rows, (rows, L, V).
+    `reward_norm` = (mean, std): the score is (score - mean) / std (`reward_normalization`;
+    (0, 1) leaves it raw). `config.forward_batch_size` rows at a time (0 = all B at once): the
+    same numbers, less memory at a time — a forward pass holds the logits of its rows, (rows, L, V).
     """
     parts = [
-        _score_rows(policy, reference, reward_model, value_model, rows, tokenizer, config)
+        _score_rows(
+            policy, reference, reward_model, value_model, rows, tokenizer, config, reward_norm
+        )  # fmt: skip
         for rows in batch.chunks(config.forward_batch_size or len(batch))
     ]
     logprobs, ref_logprobs, entropy, values, scores, ended = (torch.cat(x) for x in zip(*parts))
     return Rollout(batch, logprobs, ref_logprobs, entropy, values, scores, ended)
 
 
-def _score_rows(policy, reference, reward_model, value_model, batch, tokenizer, config):
+def _score_rows(policy, reference, reward_model, value_model, batch, tokenizer, config,
+                reward_norm=(0.0, 1.0)):  # fmt: skip
     logprobs, entropy = response_logprobs(policy, batch, config.temperature, with_entropy=True)
     ref_logprobs = response_logprobs(reference, batch, config.temperature)  # (b, T)
     scores = reward_scores(reward_model, batch.input_ids, batch.attention_mask)  # (b,)
+    mean, std = reward_norm
+    scores = (scores - mean) / std  # (b,) normalised on reference samples (or left raw)
     ended = ended_with_eos(batch, tokenizer.eos_token_id)  # (b,)
     scores = scores - config.missing_eos_penalty * (~ended).float()  # (b,) the missing-EOS trick
     values = response_values(value_model, batch)  # (b, T)
     return logprobs, ref_logprobs, entropy, values, scores, ended
+
+
+@torch.no_grad()
+def reward_normalization(
+    reward_model, reference, tokenizer, prompt_ids, prompt_mask, config: PPOConfig
+) -> tuple[float, float]:
+    """(mean, std) of the raw reward-model score on the reference's own samples.
+
+    Introduced in 04_ppo_loop. A reward model's offset is arbitrary (lesson 02) and its scale is
+    whatever training left; Ziegler et al. 2019 (and the "N implementation details of RLHF with
+    PPO", Huang et al. 2023) normalise it once, before RL, so that responses of the starting
+    policy score mean 0 and std 1. Samples `config.reward_norm_samples` responses from the
+    reference, one per training prompt (cycled), with a generator of its own (seed + 17), so
+    it draws no number from the run's generator and a resumed run measures the same.
+    """
+    n = config.reward_norm_samples
+    g = torch.Generator(device=prompt_ids.device).manual_seed(config.seed + 17)
+    idx = torch.arange(n, device=prompt_ids.device) % len(prompt_ids)
+    scores = []
+    for rows in idx.split(config.batch_size):
+        ids, mask = _trim_left(prompt_ids[rows], prompt_mask[rows])  # (b, P)
+        batch = rollout(reference, ids, mask, tokenizer, config, g)  # (b, L)
+        scores.append(reward_scores(reward_model, batch.input_ids, batch.attention_mask))
+    scores = torch.cat(scores)  # (n,)
+    return scores.mean().item(), max(scores.std().item(), 1e-6)
 
 
 # ── 3. rewards ───────────────────────────────────────────────────────────────────────────────
@@ -437,17 +472,19 @@ def ppo_step(
     generator: torch.Generator | None = None,
     step: int = 0,
     gold_fn=None,
+    reward_norm: tuple[float, float] = (0.0, 1.0),
 ) -> tuple[dict, Rollout]:
     """One PPO step on one batch of prompts (B, P): steps 1-6. Returns (metrics row, rollout).
 
     `gold_fn(texts) -> scores`: the true score of the responses, logged as "gold" (None = no gold).
+    `reward_norm` = (mean, std) of the score on reference samples (`reward_normalization`).
     """
     t0, c0 = time.perf_counter(), time.process_time()
     # 1. rollout
     batch = rollout(policy, prompt_ids, prompt_mask, tokenizer, config, generator)  # (B, L)
     t1 = time.perf_counter()
     # 2. score: logprobs of policy and reference, reward-model score, values
-    ro = score(policy, reference, reward_model, value_model, batch, tokenizer, config)
+    ro = score(policy, reference, reward_model, value_model, batch, tokenizer, config, reward_norm)
     for name in ("logprobs", "ref_logprobs", "values", "scores"):
         _check_finite(getattr(ro, name), step, name)
     # 3. rewards: -beta·(logp − logp_ref) per token + score at the last token
@@ -464,7 +501,8 @@ def ppo_step(
     kl_per_response = ((ro.logprobs - ro.ref_logprobs) * mask).sum(1)  # (B,) k1, summed
     row = {
         "step": step,
-        "reward": ro.scores.mean().item(),  # proxy: what PPO maximises (RM score, EOS penalty)
+        "reward": ro.scores.mean().item(),  # proxy: what PPO maximises (RM score, EOS penalty;
+        # normalised when config.normalize_reward — the evaluations' "reward" stays raw)
         "gold": _mean(gold_fn(texts)) if gold_fn is not None else None,  # the hidden judge
         "kl": kl_per_response.mean().item(),  # nats per response, sequence KL to the reference
         "objective": (ro.scores - beta * kl_per_response).mean().item(),  # r - beta·KL
@@ -503,6 +541,7 @@ class PPOResult(TrainResult):
 
     value_model: torch.nn.Module | None = None  # the trained value model
     samples: list[str] = field(default_factory=list)  # the last rollout's responses
+    reward_norm: tuple[float, float] = (0.0, 1.0)  # (mean, std) the score was normalised by
 
 
 def _adam(params, config: PPOConfig) -> torch.optim.Optimizer:
@@ -591,6 +630,11 @@ def train_ppo(
             out_dir, {"policy": policy, "value_model": value_model}, {"optimizer": optimizer}, g
         )
         kl_ctl.beta = extra.get("beta", config.beta)
+    reward_norm = (0.0, 1.0)
+    if config.normalize_reward:  # once, on the frozen reference: a resume measures the same
+        reward_norm = reward_normalization(
+            reward_model, reference, tokenizer, prompt_ids, prompt_mask, config
+        )
     log = MetricsWriter(out_dir, resume_step=start if resume else None)
     evaluations: list[dict] = []
     stopped, last_rollout, train_seconds = None, None, 0.0
@@ -621,7 +665,7 @@ def train_ppo(
         try:
             row, last_rollout = ppo_step(
                 policy, reference, reward_model, value_model, optimizer, tokenizer,
-                ids, mask, config, kl_ctl.beta, g, step, gold_fn,
+                ids, mask, config, kl_ctl.beta, g, step, gold_fn, reward_norm,
             )  # fmt: skip
         except NonFiniteLoss as exc:
             stopped = stop_on_non_finite(exc, progress)
@@ -657,6 +701,7 @@ def train_ppo(
     return PPOResult(
         policy=policy, config=config, metrics=log.rows, evaluations=evaluations, doctor=doctor,
         stopped=stopped, train_seconds=train_seconds, value_model=value_model, samples=samples,
+        reward_norm=reward_norm,
     )  # fmt: skip
 
 
