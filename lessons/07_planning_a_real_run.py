@@ -165,6 +165,20 @@ print(budget.compare(options, cluster, data, mfu=MFU, generation_mfu=GENERATION_
 # GPU-hours columns are the next two sections. They assume the same utilisation on every line;
 # in practice ZeRO-3's communication, CPU offload and 4-bit dequantisation make the lines that
 # save the most memory the slowest.)
+#
+# The same memory column as a picture: what one GPU must hold, against its 80 GB.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+import matplotlib.pyplot as plt
+
+from rlhf_lessons.plots.budget import plot_memory_per_gpu
+
+plans = {name: budget.memory_plan(setup, cluster) for name, setup in options.items()}
+fig = plot_memory_per_gpu(plans, title="13B on 4×A100 80GB: memory per GPU")
+plt.show()
+assert [name for name, plan in plans.items() if plan.fits]  # some plans fit, others do not
+assert [name for name, plan in plans.items() if not plan.fits]
 
 # %%
 # NBVAL_CHECK_OUTPUT
