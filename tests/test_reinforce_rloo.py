@@ -209,3 +209,17 @@ def test_command_line_runs_and_names_bad_flags(tmp_path, command, capsys):
     assert (tmp_path / "checkpoint" / "policy" / "model.safetensors").exists()
     with pytest.raises(SystemExit, match="--beta must be"):
         main([command, "--out", str(tmp_path), "--beta", "-1"])
+
+
+def test_gradient_variance_baselines_unbiased_and_lower():
+    """Lesson 09: no baseline and RLOO's leave-one-out are unbiased; baselines lower variance."""
+    from rlhf_lessons.trainers.reinforce import gradient_variance
+
+    logits = torch.tensor([0.5, 0.0, -0.5, 1.0])
+    rewards = torch.tensor([1.0, 2.0, 3.0, 1.5]) + 5.0  # a large offset: no baseline is noisy
+    out = gradient_variance(logits, rewards, k=4, trials=40000, seed=0)
+    exact = out["exact"][0]
+    for name in ("none", "leave-one-out"):
+        assert torch.allclose(out[name][0], exact, atol=0.03), name
+    assert torch.allclose(out["mean"][0], exact * 3 / 4, atol=0.03)  # (k-1)/k bias
+    assert out["leave-one-out"][1] < out["none"][1] / 5

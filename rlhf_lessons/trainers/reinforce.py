@@ -403,3 +403,39 @@ def _summary(label, result, out_dir) -> None:
         f"{first['reward']:.2f} -> {last['reward']:.2f}, KL {last['kl']:.2f}; "
         f"saved to {out_dir}/checkpoint/policy"
     )
+
+
+def gradient_variance(
+    logits, rewards, *, k: int = 4, trials: int = 4000, seed: int = 0
+) -> dict[str, tuple[torch.Tensor, float]]:
+    """Mean and total variance of the score-function gradient estimate, by baseline.
+
+    Introduced in 09_policy_gradient (Williams 1992; Ahmadian et al. 2024, Section 3.2: RLOO's
+    leave-one-out baseline). A categorical policy softmax(logits) over K "responses" with fixed
+    rewards: each trial samples k responses and estimates ∇_logits E[R] as
+    mean_i (R_i - b_i) ∇ log π(y_i), with b = 0 ("none"), b = the mean of the k rewards
+    ("mean", biased by a factor (k-1)/k since it includes R_i itself) or b_i = the mean of
+    the other k-1 ("leave-one-out", unbiased).
+
+    Args:
+        logits: (K,) the policy's logits.
+        rewards: (K,) the reward of each response.
+    Returns: {baseline: (mean gradient (K,), total variance Σ_j Var[ĝ_j])}, plus "exact":
+    (the exact gradient, 0.0).
+    """
+    g = torch.Generator().manual_seed(seed)
+    p = torch.softmax(logits, dim=0)  # (K,)
+    exact = p * (rewards - (p * rewards).sum())  # (K,) ∇ E[R] for a softmax
+    y = torch.multinomial(p.expand(trials, -1), k, replacement=True, generator=g)  # (trials, k)
+    R = rewards[y]  # (trials, k)
+    score = torch.nn.functional.one_hot(y, len(p)).float() - p  # (trials, k, K) ∇ log π(y)
+    baselines = {
+        "none": torch.zeros_like(R),
+        "mean": R.mean(dim=1, keepdim=True).expand_as(R),
+        "leave-one-out": (R.sum(dim=1, keepdim=True) - R) / (k - 1),
+    }
+    out: dict[str, tuple[torch.Tensor, float]] = {"exact": (exact, 0.0)}
+    for name, b in baselines.items():
+        est = ((R - b).unsqueeze(-1) * score).mean(dim=1)  # (trials, K)
+        out[name] = (est.mean(dim=0), float(est.var(dim=0).sum()))
+    return out
