@@ -282,3 +282,70 @@ def test_a_non_finite_loss_stops_the_run_and_says_so(world, monkeypatch, tmp_pat
     result = train_grpo(config, copy.deepcopy(sft), sft, rm, tok, out_dir=tmp_path, progress=False)
     assert result.stopped and "non-finite" in result.stopped
     assert result.metrics == []  # nothing of the bad step is written
+
+
+# ── DAPO's dynamic sampling (issue 14) ───────────────────────────────────────────────────
+
+
+def test_varied_groups_drops_only_the_tied_group():
+    from rlhf_lessons.trainers.grpo import varied_groups
+
+    rewards = torch.tensor([1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0])  # group 1 tied
+    assert varied_groups(rewards, 3).tolist() == [True] * 3 + [False] * 3 + [True] * 3
+
+
+def test_a_tied_group_contributes_nothing_and_the_others_are_unchanged():
+    """With the tied group dropped, the loss and gradient are those of the other groups alone."""
+    from rlhf_lessons.trainers.grpo import varied_groups
+
+    g = torch.Generator().manual_seed(0)
+    G, T = 3, 4
+    rewards = torch.tensor([1.0, 0.0, 1.0, 0.5, 0.5, 0.5, 0.0, 0.0, 1.0])  # (B·G,) group 1 tied
+    base = torch.randn(3 * G, T, generator=g)  # (B·G, T)
+    mask = torch.ones(3 * G, T)
+    keep = varied_groups(rewards, G)  # (B·G,)
+    adv = group_advantages(rewards, G)
+    lp = base.clone().requires_grad_(True)
+    loss, _ = grpo_loss(lp[keep], base[keep], base[keep], adv[keep], mask[keep], beta=0.0)
+    loss.backward()
+    others = torch.cat([rewards[:3], rewards[6:]])
+    lp2 = torch.cat([base[:3], base[6:]]).clone().requires_grad_(True)
+    mask2 = torch.ones(2 * G, T)
+    loss2, _ = grpo_loss(lp2, lp2.detach(), lp2.detach(), group_advantages(others, G), mask2,
+                         beta=0.0)  # fmt: skip
+    loss2.backward()
+    assert loss.item() == pytest.approx(loss2.item())
+    assert lp.grad[3:6].abs().max().item() == 0.0  # the tied group: no gradient
+    assert torch.allclose(torch.cat([lp.grad[:3], lp.grad[6:]]), lp2.grad)
+
+
+def test_dynamic_sampling_skips_an_all_tied_batch_without_error(world):
+    sft, tok, rm = world
+    flat = copy.deepcopy(rm)
+    torch.nn.init.zeros_(flat.score.weight)  # every group tied
+    config = GRPOConfig.toy(beta=0.0, steps=2, eval_every=0, prompts_per_step=4, group_size=4,
+                            missing_eos_penalty=0.0, dynamic_sampling=True)  # fmt: skip
+    policy = copy.deepcopy(sft)
+    result = train_grpo(config, policy, sft, flat, tok, doctor=False, progress=False)
+    assert [r["dropped_groups"] for r in result.metrics] == [4, 4]
+    assert all(r["update_skipped"] for r in result.metrics)
+    for p, q in zip(policy.parameters(), sft.parameters(), strict=True):
+        assert torch.equal(p, q)  # nothing updated
+
+
+def test_dynamic_sampling_counts_dropped_groups(world):
+    sft, tok, rm = world
+    config = GRPOConfig.toy(steps=2, eval_every=0, prompts_per_step=4, group_size=4,
+                            dynamic_sampling=True)  # fmt: skip
+    result = train_grpo(config, copy.deepcopy(sft), sft, rm, tok, doctor=False, progress=False)
+    for r in result.metrics:
+        assert r["dropped_groups"] == round(r["zero_variance_groups"] * 4)
+
+
+def test_dynamic_sampling_flag_on_the_command_line():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "rlhf_lessons", "grpo", "--help"],
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert "--dynamic-sampling" in out

@@ -48,6 +48,7 @@ __all__ = [
     "GRPOConfig",
     "GRPOResult",
     "group_advantages",
+    "varied_groups",
     "grpo_loss",
     "sample_groups",
     "score_groups",
@@ -92,6 +93,9 @@ class GRPOConfig(TrainerConfig):
     epsilon_high: float | None = None  # DAPO's clip-higher bound, >= clip_eps (None: = clip_eps)
     importance_sampling_level: str = "token"  # "token", or "sequence" (GSPO, Zheng et al. 2025)
     scale_rewards: str = "group"  # divide advantages by the "group" / "batch" std, or "none"
+    dynamic_sampling: bool = (
+        False  # DAPO (Yu et al. 2025): drop equal-reward groups from the update
+    )
 
     RULES: ClassVar[dict[str, str]] = {
         "steps": ">=1", "prompts_per_step": ">=1", "group_size": ">=2", "lr": ">0",
@@ -160,6 +164,23 @@ def group_advantages(
         return centred.view(-1)  # (B·G,)
     std = groups.std(dim=1, keepdim=True) if scale_rewards == "group" else rewards.std()  # unbiased
     return (centred / (std + eps)).view(-1)  # (B·G,)
+
+
+def varied_groups(rewards, group_size: int, tol: float = 1e-6) -> torch.Tensor:
+    """DAPO's dynamic-sampling filter: which responses belong to a group whose rewards differ.
+
+    Introduced in 10_verifiable_rewards. Follows Yu et al. 2025 (DAPO, Section 3.2): a group
+    whose G rewards are all equal has advantages 0 and only dilutes the batch; drop it.
+
+    Args:
+        rewards: (B·G,) rewards, each group's G responses side by side.
+        group_size: G >= 2.
+    Returns: (B·G,) bool, True = keep (the response's group has reward std > tol).
+    """
+    rewards = as_float_tensor(rewards, "rewards")
+    groups = rewards.view(-1, group_size)  # (B, G)
+    keep = groups.std(dim=1) > tol  # (B,)
+    return keep.repeat_interleave(group_size)  # (B·G,)
 
 
 def grpo_loss(
@@ -343,17 +364,38 @@ def grpo_step(policy, reference, reward_model, tokenizer, prompts, optimizer, co
     advantages = group_advantages(
         rewards, G, config.adv_eps, scale_rewards=config.scale_rewards
     )  # (B·G,)
-    with torch.no_grad():
-        ref_logprobs = (
-            response_logprobs(reference, batch, config.temperature) if config.beta > 0 else None
-        )  # (B·G, T)
-        old_logprobs = (
-            response_logprobs(policy, batch, config.temperature) if config.epochs > 1 else None
-        )  # (B·G, T)
-    # 4. `epochs` passes of the clipped loss
-    loss, stats, logprobs, entropy, grad_norm = grpo_update(
-        policy, optimizer, batch, advantages, old_logprobs, ref_logprobs, config, step
-    )
+    # 3b. DAPO's dynamic sampling: the update sees only the groups whose rewards differ
+    keep = varied_groups(rewards, G) if config.dynamic_sampling else torch.ones_like(mask[:, 0])
+    keep = keep.bool()  # (B·G,)
+    dropped_groups = int((~keep).sum().item()) // G
+    update_batch = batch if keep.all() else batch.select(keep)
+    if keep.any():
+        with torch.no_grad():
+            ref_logprobs = (
+                response_logprobs(reference, update_batch, config.temperature)
+                if config.beta > 0
+                else None
+            )  # (B'·G, T)
+            old_logprobs = (
+                response_logprobs(policy, update_batch, config.temperature)
+                if config.epochs > 1
+                else None
+            )  # (B'·G, T)
+        # 4. `epochs` passes of the clipped loss
+        loss, stats, logprobs, entropy, grad_norm = grpo_update(
+            policy, optimizer, update_batch, advantages[keep], old_logprobs, ref_logprobs,
+            config, step,
+        )  # fmt: skip
+    else:  # every group tied: nothing to learn from, skip the update (logged: update_skipped)
+        loss, grad_norm = torch.zeros(()), torch.zeros(())
+        stats = {"clipfrac": 0.0, "kl_k3": 0.0}
+        ref_logprobs = None
+    if update_batch is not batch:  # metrics describe the whole batch as sampled
+        with torch.no_grad():
+            logprobs, entropy = response_logprobs(
+                policy, batch, config.temperature, with_entropy=True
+            )  # (B·G, T) each
+        ref_logprobs = None
     # 5. metrics of the batch as sampled
     with torch.no_grad():
         group_std = rewards.view(-1, G).std(dim=1)  # (B,)
@@ -377,6 +419,8 @@ def grpo_step(policy, reference, reward_model, tokenizer, prompts, optimizer, co
         "entropy": ((entropy * mask).sum() / n_tokens).item(),
         "eos_rate": ended_with_eos(batch, eos).float().mean().item(),
         "grad_norm": grad_norm.item(),
+        "dropped_groups": dropped_groups,  # groups left out by dynamic sampling
+        "update_skipped": not keep.any().item(),  # dynamic sampling dropped every group
     }
 
 
