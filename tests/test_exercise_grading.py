@@ -64,6 +64,10 @@ def my_dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps,
                 ref_rejected_logps, beta=0.1):  # no reference
     return -F.logsigmoid(beta * (policy_chosen_logps - policy_rejected_logps)).mean()
 """,
+    "my_reinforce_loss": """
+def my_reinforce_loss(seq_logprobs, rewards, baseline):  # no baseline
+    return -(rewards.detach() * seq_logprobs).mean()
+""",
     "ppo_bytes_per_param": """
 def ppo_bytes_per_param(lora_fraction):  # only the trained copies
     return 32
