@@ -63,6 +63,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "plots.budget",
         "exercises",
         *(f"exercises.lesson{n:02d}" for n in range(1, 10)),
+        "exercises.capstone",
     ),  # fmt: skip
     "CLI": ("__main__",),
 }

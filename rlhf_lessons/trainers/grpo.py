@@ -93,9 +93,7 @@ class GRPOConfig(TrainerConfig):
     epsilon_high: float | None = None  # DAPO's clip-higher bound, >= clip_eps (None: = clip_eps)
     importance_sampling_level: str = "token"  # "token", or "sequence" (GSPO, Zheng et al. 2025)
     scale_rewards: str = "group"  # divide advantages by the "group" / "batch" std, or "none"
-    dynamic_sampling: bool = (
-        False  # DAPO (Yu et al. 2025): drop equal-reward groups from the update
-    )
+    dynamic_sampling: bool = False  # DAPO (Yu et al. 2025): drop equal-reward groups
 
     RULES: ClassVar[dict[str, str]] = {
         "steps": ">=1", "prompts_per_step": ">=1", "group_size": ">=2", "lr": ">0",
