@@ -11,7 +11,13 @@ from typing import Literal
 import pytest
 
 import rlhf_lessons.__main__ as cli
-from rlhf_lessons.trainers.contract import ConfigError, TrainerConfig, field_docs, resolve_doctor
+from rlhf_lessons.trainers.contract import (
+    ConfigError,
+    TrainerConfig,
+    field_docs,
+    prepare_policy,
+    resolve_doctor,
+)
 
 
 @dataclass
@@ -157,3 +163,22 @@ def test_every_trainer_follows_the_contract(name):
     result_cls = inspect.signature(getattr(module, TRAINERS[name])).return_annotation
     result_cls = getattr(module, result_cls) if isinstance(result_cls, str) else result_cls
     assert issubclass(result_cls, TrainResult)
+
+
+def test_the_policy_argument_means_the_same_everywhere():
+    """A frozen copy of the reference is unfrozen (PPO used to train it silently into nothing:
+    ratio 1, no error); LoRA-style partly trainable models are left alone; the reference itself
+    is refused."""
+    import torch
+
+    frozen = torch.nn.Linear(2, 2).requires_grad_(False)
+    prepare_policy(frozen, torch.nn.Linear(2, 2))
+    assert all(p.requires_grad for p in frozen.parameters())
+    lora = torch.nn.Linear(2, 2)
+    lora.bias.requires_grad_(False)
+    prepare_policy(lora)
+    assert not lora.bias.requires_grad and lora.weight.requires_grad
+    with pytest.raises(ValueError, match="same object"):
+        prepare_policy(frozen, frozen)
+    with pytest.raises(ValueError, match="torch model"):
+        prepare_policy("gpt2")

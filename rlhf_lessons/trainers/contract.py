@@ -60,6 +60,7 @@ __all__ = [
     "METRICS_KEYS",
     "field_docs",
     "validate",
+    "prepare_policy",
     "resolve_doctor",
     "stop_on_non_finite",
 ]
@@ -219,6 +220,23 @@ class TrainResult:
     doctor: Any = None  # the Doctor that watched the run (None: doctor=False)
     stopped: str | None = None  # why the run stopped early (non-finite loss), else None
     train_seconds: float = 0.0  # time in training steps (no evaluation)
+
+
+def prepare_policy(policy, reference=None) -> None:
+    """The contract's `policy` argument: a model to train in place, not the reference.
+
+    A policy whose parameters all have requires_grad=False (a deepcopy of the frozen reference,
+    the usual way to start) is unfrozen; otherwise it would "train" without error and change
+    nothing (ratio 1, loss flat). A policy with some trainable parameters (LoRA adapters) is
+    left as it is.
+    """
+    params = getattr(policy, "parameters", None)
+    if params is None:
+        raise ValueError(f"policy must be a torch model, got {type(policy).__name__}")
+    if reference is not None and reference is policy:
+        raise ValueError("policy and reference are the same object: pass a copy of the SFT policy")
+    if not any(p.requires_grad for p in params()):
+        policy.requires_grad_(True)  # a deep copy of a frozen reference arrives frozen
 
 
 def resolve_doctor(doctor, name: str, progress: bool):

@@ -47,7 +47,13 @@ from .common import (
     load_checkpoint,
     progress_bar,
 )
-from .contract import TrainerConfig, TrainResult, resolve_doctor, stop_on_non_finite
+from .contract import (
+    TrainerConfig,
+    TrainResult,
+    prepare_policy,
+    resolve_doctor,
+    stop_on_non_finite,
+)
 
 __all__ = ["DPOConfig", "DPOResult", "reference_logprobs", "train_dpo", "CONFIG", "run_cli"]
 
@@ -184,12 +190,9 @@ def train_dpo(
     g = set_seed(config.seed)
     if pairs is None:
         pairs = load_records("pairs_train")
+    prepare_policy(policy, reference)
     doctor = resolve_doctor(doctor, "dpo", progress)
-    if policy is reference:
-        raise ValueError("policy and reference are the same object: pass a copy of the SFT policy")
     freeze(reference)
-    if not any(p.requires_grad for p in policy.parameters()):
-        policy.requires_grad_(True)  # a deep copy of a frozen reference arrives frozen
 
     # 1. tokenise every pair once, and score it once under the frozen reference
     data = pairs if isinstance(pairs, QueryBatch) else encode_pairs(tokenizer, pairs)  # (2N, L)

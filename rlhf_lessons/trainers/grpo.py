@@ -42,7 +42,13 @@ from .common import (
     load_checkpoint,
     progress_bar,
 )
-from .contract import TrainerConfig, TrainResult, resolve_doctor, stop_on_non_finite
+from .contract import (
+    TrainerConfig,
+    TrainResult,
+    prepare_policy,
+    resolve_doctor,
+    stop_on_non_finite,
+)
 
 __all__ = [
     "GRPOConfig",
@@ -465,15 +471,12 @@ def train_grpo(
             raise TypeError(f"{arg} must be callable, got {type(fn).__name__}")
     if reward_model is None and reward_fn is None:
         raise ValueError("train_grpo needs a reward_model or a reward_fn")
-    if policy is reference:
-        raise ValueError("policy and reference are the same object: pass a copy of the SFT policy")
     g = set_seed(config.seed)
     if prompts is None:
         prompts = [r["prompt"] for r in load_records("prompts_train")]
+    prepare_policy(policy, reference)
     doctor = resolve_doctor(doctor, "grpo", progress)
     freeze(reference)
-    if not any(p.requires_grad for p in policy.parameters()):
-        policy.requires_grad_(True)  # a deep copy of a frozen reference arrives frozen
     if reward_model is not None:
         freeze(reward_model)
 

@@ -41,7 +41,13 @@ from .common import (
     progress_bar,
     save_checkpoint,
 )
-from .contract import TrainerConfig, TrainResult, resolve_doctor, stop_on_non_finite
+from .contract import (
+    TrainerConfig,
+    TrainResult,
+    prepare_policy,
+    resolve_doctor,
+    stop_on_non_finite,
+)
 
 __all__ = [
     "REINFORCEConfig",
@@ -186,8 +192,6 @@ def train_policy_gradient(
     """
     if resume and out_dir is None:
         raise ValueError("resume=True needs out_dir (the folder holding the checkpoint)")
-    if policy is reference:
-        raise ValueError("policy and reference are the same object: pass a copy of the SFT policy")
     if reward_model is None and reward_fn is None:
         raise ValueError(f"train_{name} needs a reward_model or a reward_fn")
     for arg, fn in (("reward_fn", reward_fn), ("gold_fn", gold_fn), ("callback", callback)):
@@ -196,12 +200,11 @@ def train_policy_gradient(
     g = set_seed(config.seed)
     if prompts is None:
         prompts = [r["prompt"] for r in load_records("prompts_train")]
+    prepare_policy(policy, reference)
     doctor = resolve_doctor(doctor, name, progress)
     freeze(reference)
     if reward_model is not None:
         freeze(reward_model)
-    if not any(p.requires_grad for p in policy.parameters()):
-        policy.requires_grad_(True)  # a deep copy of a frozen reference arrives frozen
     k, eos = samples_per_prompt, tokenizer.eos_token_id
 
     optimizer = torch.optim.AdamW(policy.parameters(), lr=config.lr)
