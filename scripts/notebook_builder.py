@@ -11,6 +11,9 @@ This file adds only what jupytext, nbconvert and nbclient do not (DESIGN.md conv
   is installed), and an environment report;
 - every cell carries metadata.slideshow.slide_type ("-" when the source names none);
 - exercise solutions: tag `solution`, collapsed (jupyter.source_hidden);
+- prose cells (code that only computes and prints a sentence with display(Markdown(...)), plus
+  its asserts): collapsed too, so a learner reads the sentence, not the scaffolding; the code is
+  one click away (issue 12, item 6);
 - a cell meant to raise: tag `raises-exception`; its stored error keeps "Name: message" only;
 - markdown never types in a measured number: a code cell prints it with display(Markdown(...)).
 
@@ -22,6 +25,7 @@ This file adds only what jupytext, nbconvert and nbclient do not (DESIGN.md conv
 from __future__ import annotations
 
 import argparse
+import ast
 import re
 import runpy
 import sys
@@ -160,10 +164,45 @@ def build(name: str, cells: list, *, execute: bool = True, timeout: int = 600) -
 # ── lesson sources ────────────────────────────────────────────────────────────────────────────
 
 
+def _shows_markdown(stmt: ast.stmt) -> bool:
+    """`display(Markdown(...))` as a statement."""
+    call = stmt.value if isinstance(stmt, ast.Expr) else None
+    return (
+        isinstance(call, ast.Call)
+        and getattr(call.func, "id", None) == "display"
+        and bool(call.args)
+        and isinstance(call.args[0], ast.Call)
+        and getattr(call.args[0].func, "id", None) == "Markdown"
+    )
+
+
+def is_prose_cell(source: str) -> bool:
+    """A code cell that exists to print prose: only imports, assignments, asserts and
+    display(Markdown(...)), the last of which writes a sentence (>= 80 characters of literal
+    text, so a table printed by display(Markdown(format_table(rows))) stays visible)."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return False
+    shows = [s for s in body if _shows_markdown(s)]
+    if not shows:
+        return False
+    text = sum(
+        len(n.value)
+        for n in ast.walk(shows[-1])
+        if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    )
+    simple = (ast.Assign, ast.AugAssign, ast.Assert, ast.Import, ast.ImportFrom)
+    return text >= 80 and all(isinstance(s, simple) or _shows_markdown(s) for s in body)
+
+
 def derive_metadata(cell: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Fill in what a py:percent cell leaves out: slide_type "-", and a collapsed solution."""
+    """Fill in what a py:percent cell leaves out: slide_type "-", and a collapsed solution or
+    prose cell."""
     cell.metadata.setdefault("slideshow", {"slide_type": "-"})
-    if "solution" in cell.metadata.get("tags", []):
+    if "solution" in cell.metadata.get("tags", []) or (
+        cell.cell_type == "code" and is_prose_cell(cell.source)
+    ):
         cell.metadata.setdefault("jupyter", {"source_hidden": True})
     return cell
 

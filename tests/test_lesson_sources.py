@@ -75,3 +75,24 @@ def test_the_check_names_a_stale_notebook(tmp_path, monkeypatch):
     monkeypatch.setattr(notebook_builder, "NOTEBOOKS", tmp_path)
     (problem,) = notebook_builder.check([source.name[:2]])
     assert "cell 5 differs" in problem and f"LESSONS={source.name[:2]}" in problem
+
+
+def test_prose_cells_are_collapsed_and_experiments_are_not():
+    """Issue 12, item 6: a cell that only computes a sentence for display(Markdown(...)) shows
+    its sentence, not its code; a cell that trains, plots or prints a table stays open."""
+    prose = 'best = max(rows)\nassert best > 0\ndisplay(Markdown(\n    f"The best run reached {best:.2f}, which is more than every other method reached in this table on the same budget."\n))'
+    table = "rows = [run_method(world, m) for m in methods]\ndisplay(Markdown(format_table(rows)))"
+    loop = 'for r in rows:\n    print(r)\ndisplay(Markdown(f"{len(rows)} rows, one per method, each evaluated on the same held-out prompts."))'
+    assert notebook_builder.is_prose_cell(prose)
+    assert not notebook_builder.is_prose_cell(table)  # the table is the lesson: keep it open
+    assert not notebook_builder.is_prose_cell(loop)
+    assert not notebook_builder.is_prose_cell("display(Markdown(")  # not Python: left alone
+    cell = notebook_builder.derive_metadata(nbformat.v4.new_code_cell(prose))
+    assert cell.metadata["jupyter"] == {"source_hidden": True}
+    hidden = 0
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        for c in nbformat.read(path, as_version=4).cells:
+            if c.cell_type == "code" and notebook_builder.is_prose_cell(c.source):
+                assert c.metadata.get("jupyter", {}).get("source_hidden"), (path.name, c.source)
+                hidden += 1
+    assert hidden >= 15
