@@ -295,17 +295,24 @@ def optimum_gap(point: dict, optimum: list[dict]) -> float | None:
 
 
 def format_table(rows: list[dict]) -> str:
-    """A markdown table of `compare`'s rows."""
+    """A markdown table of `compare`'s rows; with a "gap" column when a row has one (the proxy
+    reward below the exact optimum's at the same KL, `optimum_gap`; "—" where None)."""
+    gaps = any("gap" in r for r in rows)
     lines = [
         "| method | beta / n | gold | proxy reward | KL to reference (nats) "
-        "| time (s): wall / CPU | model copies (trained) |",
-        "|---|---|---|---|---|---|---|",
+        + ("| below π* at that KL " if gaps else "")
+        + "| time (s): wall / CPU | model copies (trained) |",
+        "|---|---|---|---|---|" + ("---|" if gaps else "") + "---|---|",
     ]
     for r in rows:
         knob = f"n = {r['n']}" if r.get("n") else (f"β = {r['beta']:g}" if r.get("beta") else "")
+        gap = ""
+        if gaps:
+            gap = "| — " if r.get("gap") is None else f"| {r['gap']:.2f} "
         lines.append(
             f"| {r['method']} | {knob} | {r['gold']:.2f} | {r['reward']:.2f} | {r['kl']:.2f} "
-            f"| {r['seconds']:.1f} / {r.get('cpu_seconds', float('nan')):.1f} "
+            + gap
+            + f"| {r['seconds']:.1f} / {r.get('cpu_seconds', float('nan')):.1f} "
             f"| {r['copies']} ({r['trained_copies']}) |"
         )
     return "\n".join(lines)

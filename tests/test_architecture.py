@@ -61,6 +61,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "plots.training",
         "plots.policy_gradient",
         "plots.budget",
+        "plots.update",
         "exercises",
         *(f"exercises.lesson{n:02d}" for n in range(1, 10)),
         "exercises.capstone",

@@ -73,3 +73,14 @@ def test_lesson09_policy_gradients_run_on_the_same_budget(world, method):
     assert [r["step"] for r in row["metrics"]] == [1, 2]
     assert row["samples"] and row["gold"] is not None and row["kl"] is not None
     assert all(r["gold"] is not None for r in row["metrics"])  # gold_fn was passed
+
+
+def test_format_table_adds_the_gap_column_only_when_asked():
+    row = {"method": "PPO", "beta": 0.1, "gold": 0.7, "reward": 1.5, "kl": 3.0, "seconds": 1.0,
+           "cpu_seconds": 2.0, "copies": 4, "trained_copies": 2}  # fmt: skip
+    assert "below π*" not in format_table([row])
+    lines = format_table(
+        [{**row, "gap": 0.123}, {**row, "method": "DPO", "gap": None}]
+    ).splitlines()
+    assert "below π* at that KL" in lines[0] and lines[1].count("|") == lines[0].count("|")
+    assert "| 3.00 | 0.12 | 1.0 / 2.0 |" in lines[2] and "| 3.00 | — | 1.0 / 2.0 |" in lines[3]

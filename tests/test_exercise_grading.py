@@ -68,6 +68,22 @@ def my_dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps,
 def my_reinforce_loss(seq_logprobs, rewards, baseline):  # no baseline
     return -(rewards.detach() * seq_logprobs).mean()
 """,
+    "my_ppo_update": """
+def my_ppo_update(policy, value_model, optimizer, rollout, config, generator):  # no minibatches
+    m = rollout.mask
+    adv = whiten(rollout.advantages, m) * m
+    ratio = ((response_logprobs(policy, rollout.batch, config.temperature) - rollout.logprobs) * m).exp()
+    eps = config.clip_eps
+    pg = -(torch.min(ratio * adv, ratio.clamp(1 - eps, 1 + eps) * adv) * m).sum() / m.sum()
+    v = response_values(value_model, rollout.batch)
+    vc = rollout.values + (v - rollout.values).clamp(-config.vf_clip, config.vf_clip)
+    err = torch.max((v - rollout.returns) ** 2, (vc - rollout.returns) ** 2)
+    optimizer.zero_grad()
+    (pg + config.vf_coef * 0.5 * (err * m).sum() / m.sum()).backward()
+    params = [*policy.parameters(), *value_model.parameters()]
+    torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+    optimizer.step()
+""",
     "ppo_bytes_per_param": """
 def ppo_bytes_per_param(lora_fraction):  # only the trained copies
     return 32

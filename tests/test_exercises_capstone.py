@@ -22,39 +22,58 @@ from rlhf_lessons.rollout import response_logprobs
 from rlhf_lessons.trainers.ppo import response_values
 
 
-def learner(policy, value_model, optimizer, rollout, config, *, clip="ratio", clip_values=True,
-            whiten_advantages=True, clip_grad=True, step=True):  # fmt: skip
+def learner(policy, value_model, optimizer, rollout, config, generator, *, clip="ratio",
+            clip_values=True, whiten_advantages=True, clip_grad=True, step=True, loop="minibatch",
+            whiten_where="batch"):  # fmt: skip
     """A learner's update, knobs for the slips (defaults: right)."""
-    m = rollout.mask
-    n = m.sum()
-    adv = whiten(rollout.advantages, m) * m if whiten_advantages else rollout.advantages
-    new_logp = response_logprobs(policy, rollout.batch, config.temperature)
-    ratio = torch.exp((new_logp - rollout.logprobs) * m)
-    eps = config.clip_eps
-    if clip == "ratio":
-        surrogate = torch.minimum(ratio * adv, torch.clamp(ratio, 1 - eps, 1 + eps) * adv)
-    elif clip == "product":
-        surrogate = torch.minimum(ratio * adv, torch.clamp(ratio * adv, 1 - eps, 1 + eps))
+    full_m = rollout.mask
+    if whiten_advantages and whiten_where == "batch":
+        all_adv = whiten(rollout.advantages, full_m) * full_m
     else:
-        surrogate = ratio * adv
-    pg_loss = -(surrogate * m).sum() / n
-    v = response_values(value_model, rollout.batch)
-    err = (v - rollout.returns) ** 2
-    if clip_values:
-        v_clip = torch.clamp(v, rollout.values - config.vf_clip, rollout.values + config.vf_clip)
-        err = torch.maximum(err, (v_clip - rollout.returns) ** 2)
-    vf_loss = 0.5 * (err * m).sum() / n
-    optimizer.zero_grad()
-    (pg_loss + config.vf_coef * vf_loss).backward()
-    if clip_grad:
-        torch.nn.utils.clip_grad_norm_(
-            list(policy.parameters()) + list(value_model.parameters()), config.max_grad_norm
-        )
-    if step:
-        optimizer.step()
+        all_adv = rollout.advantages
+    B = rollout.mask.shape[0]
+    n_epochs = config.ppo_epochs if loop != "whole" else 1
+    size = config.minibatch_size if loop != "whole" else B
+    perm = torch.randperm(B, generator=generator)
+    for epoch in range(n_epochs):
+        if epoch and loop != "reuse":
+            perm = torch.randperm(B, generator=generator)
+        for chunk in perm.split(size):
+            m = full_m[chunk]
+            n = m.sum()
+            adv = all_adv[chunk]
+            if whiten_advantages and whiten_where == "minibatch":
+                adv = whiten(adv, m) * m
+            sub = rollout.batch.select(chunk)
+            new_logp = response_logprobs(policy, sub, config.temperature)
+            ratio = torch.exp((new_logp - rollout.logprobs[chunk]) * m)
+            eps = config.clip_eps
+            if clip == "ratio":
+                surrogate = torch.minimum(ratio * adv, torch.clamp(ratio, 1 - eps, 1 + eps) * adv)
+            elif clip == "product":
+                surrogate = torch.minimum(ratio * adv, torch.clamp(ratio * adv, 1 - eps, 1 + eps))
+            else:
+                surrogate = ratio * adv
+            pg_loss = -(surrogate * m).sum() / n
+            v = response_values(value_model, sub)
+            ret, v_old = rollout.returns[chunk], rollout.values[chunk]
+            err = (v - ret) ** 2
+            if clip_values:
+                v_clip = torch.clamp(v, v_old - config.vf_clip, v_old + config.vf_clip)
+                err = torch.maximum(err, (v_clip - ret) ** 2)
+            vf_loss = 0.5 * (err * m).sum() / n
+            optimizer.zero_grad()
+            (pg_loss + config.vf_coef * vf_loss).backward()
+            if clip_grad:
+                torch.nn.utils.clip_grad_norm_(
+                    list(policy.parameters()) + list(value_model.parameters()),
+                    config.max_grad_norm,
+                )
+            if step:
+                optimizer.step()
 
 
-def stub(policy, value_model, optimizer, rollout, config):
+def stub(policy, value_model, optimizer, rollout, config, generator):
     # YOUR CODE HERE
     raise NotImplementedError
 
@@ -66,6 +85,9 @@ WRONG = {
     "advantages not whitened": dict(whiten_advantages=False),
     "no gradient clipping": dict(clip_grad=False),
     "no optimizer step": dict(step=False),
+    "one step on the whole batch": dict(loop="whole"),
+    "advantages whitened per minibatch": dict(whiten_where="minibatch"),
+    "one shuffle for all epochs": dict(loop="reuse"),
 }
 
 
@@ -96,9 +118,9 @@ def test_stub_is_not_done_and_does_not_raise(capsys):
 
 
 def test_an_unnamed_slip_gets_the_generic_hint():
-    def sign_error(policy, value_model, optimizer, rollout, config):
+    def sign_error(policy, value_model, optimizer, rollout, config, generator):
         rollout.advantages = -rollout.advantages  # pushes the wrong way
-        learner(policy, value_model, optimizer, rollout, config)
+        learner(policy, value_model, optimizer, rollout, config, generator)
 
     verdict = check_ppo_update(sign_error)
     assert not verdict.ok and verdict.mistake == "wrong_value"
@@ -106,7 +128,7 @@ def test_an_unnamed_slip_gets_the_generic_hint():
 
 
 def test_a_crash_is_reported_not_raised():
-    def crash(policy, value_model, optimizer, rollout, config):
+    def crash(policy, value_model, optimizer, rollout, config, generator):
         return rollout.no_such_field
 
     assert check_ppo_update(crash).mistake == "raised"
@@ -139,7 +161,7 @@ def test_the_case_makes_every_piece_matter():
 
     torch.nn.utils.clip_grad_norm_ = spy
     try:
-        reference_ppo_update(policy, value_model, optimizer, ro, config)
+        reference_ppo_update(policy, value_model, optimizer, ro, config, torch.Generator())
     finally:
         torch.nn.utils.clip_grad_norm_ = original
     assert norms and norms[0] > 4 * config.max_grad_norm

@@ -375,3 +375,31 @@ def test_normalize_reward_changes_nothing_when_off(default_run, toy):
 def test_reward_norm_samples_must_be_at_least_two():
     with pytest.raises(ValueError, match="reward_norm_samples"):
         PPOConfig.toy(reward_norm_samples=1)
+
+
+def test_the_result_keeps_the_last_rollout_for_lesson_09(default_run):
+    """Lesson 09 looks inside the last update: the rollout's whitened advantages and, against
+    the trained policy, the ratios the clipped loss saw (some outside the band, not all)."""
+    from rlhf_lessons.rollout import response_logprobs
+
+    result = default_run[0]
+    ro = result.rollout
+    m = ro.mask.bool()
+    assert ro.advantages[m].mean().abs() < 1e-4 and abs(ro.advantages[m].std() - 1) < 1e-2
+    assert len(result.samples) == ro.mask.shape[0]
+    with torch.no_grad():
+        log_ratio = response_logprobs(result.policy, ro.batch, result.config.temperature)
+    ratio = (log_ratio - ro.logprobs).exp()[m]
+    outside = ((ratio - 1).abs() > result.config.clip_eps).float().mean()
+    assert 0 < outside < 0.5
+
+
+def test_a_frozen_copy_of_the_reference_still_trains(toy):
+    """deepcopy(reference) arrives with requires_grad False; PPO used to run on it without an
+    error and change nothing (ratio 1, approx_kl 0). The contract unfreezes it, as DPO does."""
+    fresh, train, _ = toy
+    policy, reference, reward_model, tokenizer = fresh()
+    policy.requires_grad_(False)
+    result = train_ppo(PPOConfig.toy(steps=1), policy, reference, reward_model, tokenizer, train,
+                       doctor=False, progress=False)  # fmt: skip
+    assert result.metrics[0]["approx_kl"] > 0

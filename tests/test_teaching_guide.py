@@ -39,7 +39,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "teaching-guide.md"
 NOTEBOOKS = ROOT / "notebooks"
-LESSONS = [f"{n:02d}" for n in range(1, 9)]
+LESSONS = sorted(p.name[:2] for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))  # every lesson
 
 CITATION = re.compile(r"\*\*([^*\n]+?)\*\*\s*\[L(\d\d)\]")
 RUN_CITATION = re.compile(r"\*\*(\d+) s\*\*\s*\[run (L\d\d|all)\]")
@@ -62,7 +62,7 @@ SEED_PROMPTS = {
         "Walk me through why PPO is used for RLHF instead of simpler policy gradient algorithms. "
         "What is the clipping objective protecting against, and what happens to training "
         "stability if you remove the clip (set eps=1000)?",
-        {"03", "05"},
+        {"03", "05", "09"},
     ),
     3: (
         "I'm comparing RLHF (with PPO) to DPO for a preference alignment task. I have 100K "
@@ -244,7 +244,9 @@ def test_run_times_match_the_stored_cell_timestamps():
 
 def test_every_lesson_has_a_section():
     headings = re.findall(r"^## Lesson (\d\d) ", guide_text(), flags=re.M)
-    assert headings == LESSONS, f"expected '## Lesson NN' sections 01..08 in order, got {headings}"
+    assert headings == LESSONS, (
+        f"expected '## Lesson NN' sections {LESSONS} in order, got {headings}"
+    )
     for section in re.split(r"^## ", guide_text(), flags=re.M):
         if section.startswith("Lesson "):
             lesson = section[7:9]

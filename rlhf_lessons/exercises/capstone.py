@@ -1,47 +1,53 @@
 """Checker for the capstone exercise: write PPO's update step yourself (step 5 of lesson 04's loop).
 
-The learner writes one PPO gradient step on one rollout batch, with this signature:
+Introduced at the end of 09_policy_gradient (issue 13). The learner writes PPO's update on one
+rollout batch, with this signature:
 
-    def my_ppo_update(policy, value_model, optimizer, rollout, config) -> None
+    def my_ppo_update(policy, value_model, optimizer, rollout, config, generator) -> None
 
-    policy       a causal LM (trained): log π_θ(y_t) = response_logprobs(policy, rollout.batch,
-                 config.temperature), (B, T)
-    value_model  a scalar-head model (trained): V_θ(s_t) = response_values(value_model,
-                 rollout.batch), (B, T)
+    policy       a causal LM (trained): log π_θ(y_t) = response_logprobs(policy, batch,
+                 config.temperature), (b, T) for a minibatch `batch`
+    value_model  a scalar-head model (trained): V_θ(s_t) = response_values(value_model, batch)
     optimizer    one optimizer over the parameters of both models
-    rollout      a trainers.ppo.Rollout: .batch (QueryBatch), .mask (B, T) float,
-                 .logprobs (B, T) log π_old, .values (B, T) V_old, .returns (B, T) R,
-                 .advantages (B, T) GAE's advantages *not yet whitened*
-    config       a trainers.ppo.PPOConfig: clip_eps, vf_clip, vf_coef, max_grad_norm, temperature
+    rollout      a trainers.ppo.Rollout: .batch (QueryBatch; .select(idx) takes rows),
+                 .mask (B, T) float, .logprobs (B, T) log π_old, .values (B, T) V_old,
+                 .returns (B, T) R, .advantages (B, T) GAE's advantages *not yet whitened*
+    config       a trainers.ppo.PPOConfig: ppo_epochs, minibatch_size, clip_eps, vf_clip,
+                 vf_coef, max_grad_norm, temperature
+    generator    a torch.Generator for the minibatch shuffles
 
-    It updates both models in place (one step on the whole batch: no epochs, no minibatches)
-    and returns nothing:
+    It updates both models in place and returns nothing:
 
-      1. whiten the advantages over the real tokens (rlhf_lessons.whiten, then × mask)
-      2. ρ = exp(log π_θ − log π_old) on the real tokens
-      3. pg_loss = −mean( min(ρ·A, clip(ρ, 1−ε, 1+ε)·A) ) over the real tokens
-      4. vf_loss = ½·mean( max((V−R)², (clip(V, V_old ± c) − R)²) ) over the real tokens
-      5. loss = pg_loss + vf_coef·vf_loss; zero the gradients; backward
-      6. clip the global gradient norm of both models to max_grad_norm; optimizer.step()
+      1. whiten the advantages over the real tokens of the whole batch (rlhf_lessons.whiten,
+         then × mask), once
+      2. for each of config.ppo_epochs epochs: order = torch.randperm(B, generator=generator);
+         for each minibatch idx = order[start : start + config.minibatch_size]:
+      3.   ρ = exp(log π_θ − log π_old) on the minibatch's real tokens
+      4.   pg_loss = −mean( min(ρ·A, clip(ρ, 1−ε, 1+ε)·A) ) over the real tokens
+      5.   vf_loss = ½·mean( max((V−R)², (clip(V, V_old ± c) − R)²) ) over the real tokens
+      6.   loss = pg_loss + vf_coef·vf_loss; zero the gradients; backward
+      7.   clip the global gradient norm of both models to max_grad_norm; optimizer.step()
 
 `check_ppo_update(fn)` builds two tiny seeded GPT-2 models (a policy and a value model, random
 init), samples a seeded rollout from the policy, and runs the learner's `fn` and the package's
-`trainers.ppo.ppo_update` (one epoch, one minibatch, on the same rollout with its advantages
-whitened, as `compute_advantages` leaves them) on identical copies; it compares every parameter
-of both models after the step (to 1e-5). Two things make the case sharp:
+`trainers.ppo.ppo_update` (2 epochs × 2 minibatches, on the same rollout with its advantages
+whitened, as `compute_advantages` leaves them, and the same seeded generator) on identical
+copies; it compares every parameter of both models after the update (to 1e-5). Two things
+make the case sharp:
 
-- π_old and V_old are not the current models' (seeded noise on the rollout's logprobs and
-  values, as in a later epoch or minibatch of PPO, once π_θ has moved): at π_θ = π_old the ratio
-  is exactly 1 and V = V_old, so neither clip would ever bind and leaving one out would pass.
+- π_old and V_old are not the models' at the start (seeded noise on the rollout's logprobs
+  and values, as once π_θ has moved): at π_θ = π_old the ratio is exactly 1 and V = V_old, so
+  neither clip would bind in the first minibatch and leaving one out could pass.
 - the optimizer is plain SGD, and the gradient norm is well above max_grad_norm: Adam's first
   step is ≈ lr·sign(g), blind to a global rescaling such as gradient clipping.
 
 When the learner's parameters differ it says which typical mistake they match: no clip, the
 clip on the product clip(ρ·A) instead of clip(ρ)·A, an unclipped value loss, advantages not
-whitened, no gradient clipping, no optimizer step. `reference_ppo_update` is a written-out
-right answer (the notebook's solution cell). Follows Schulman et al. 2017 (PPO, eq. 7) and
-Huang et al. 2023 ("The N implementation details of RLHF with PPO": advantage whitening,
-value clipping, gradient clipping).
+whitened (or whitened per minibatch), no gradient clipping, no optimizer step, one step on the
+whole batch, one shuffle reused in every epoch. `reference_ppo_update` is a written-out right
+answer (the notebook's solution cell). Follows Schulman et al. 2017 (PPO, eq. 7) and Huang et
+al. 2023 ("The N implementation details of RLHF with PPO": advantage whitening, value
+clipping, gradient clipping).
 """
 
 from __future__ import annotations
@@ -78,66 +84,85 @@ def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * mask).sum() / mask.sum()
 
 
-def reference_ppo_update(policy, value_model, optimizer, rollout, config) -> None:
-    """One PPO step on a rollout: a right answer to the capstone exercise, written out.
+def reference_ppo_update(policy, value_model, optimizer, rollout, config, generator) -> None:
+    """PPO's update on one rollout batch: a right answer to the capstone exercise, written out.
 
-    Lesson 04's step 5 for one epoch and one minibatch (the whole batch), with step 4's
-    whitening moved in; the package's version is `trainers.ppo.ppo_update`.
+    Lesson 04's step 5 (ppo_epochs × num_minibatches gradient steps) with step 4's whitening
+    moved in; the package's version is `trainers.ppo.ppo_update`.
     """
-    mask = rollout.mask  # (B, T) 1 = real response token
-    advantages = whiten(rollout.advantages, mask) * mask  # (B, T) mean 0, std 1 on real tokens
-    # policy loss: PPO's clipped surrogate
-    logprobs = response_logprobs(policy, rollout.batch, config.temperature)  # (B, T) log π_θ
-    ratio = ((logprobs - rollout.logprobs) * mask).exp()  # (B, T) ρ = π_θ / π_old
-    clipped = ratio.clamp(1 - config.clip_eps, 1 + config.clip_eps)  # (B, T) clip(ρ, 1±ε)
-    pg_loss = -_masked_mean(torch.min(ratio * advantages, clipped * advantages), mask)
-    # value loss: V may move at most vf_clip from V_old; the worse of the two errors counts
-    values = response_values(value_model, rollout.batch)  # (B, T) V_θ
-    v_clipped = rollout.values + (values - rollout.values).clamp(-config.vf_clip, config.vf_clip)
-    vf_loss = 0.5 * _masked_mean(
-        torch.max((values - rollout.returns) ** 2, (v_clipped - rollout.returns) ** 2), mask
-    )
-    # one gradient step on both models, the global gradient norm clipped
-    loss = pg_loss + config.vf_coef * vf_loss
-    optimizer.zero_grad()
-    loss.backward()
+    B = len(rollout.batch)
+    advantages = whiten(rollout.advantages, rollout.mask) * rollout.mask  # (B, T) once, whole batch
     params = [*policy.parameters(), *value_model.parameters()]
-    torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
-    optimizer.step()
+    for _epoch in range(config.ppo_epochs):
+        order = torch.randperm(B, generator=generator)  # (B,) a new shuffle every epoch
+        for start in range(0, B, config.minibatch_size):
+            idx = order[start : start + config.minibatch_size]  # (b,) this minibatch's rows
+            mb = rollout.batch.select(idx)  # (b, L)
+            mask = rollout.mask[idx]  # (b, T) 1 = real response token
+            adv = advantages[idx]  # (b, T)
+            # policy loss: PPO's clipped surrogate
+            logprobs = response_logprobs(policy, mb, config.temperature)  # (b, T) log π_θ
+            ratio = ((logprobs - rollout.logprobs[idx]) * mask).exp()  # (b, T) ρ = π_θ / π_old
+            clipped = ratio.clamp(1 - config.clip_eps, 1 + config.clip_eps)  # (b, T) clip(ρ, 1±ε)
+            pg_loss = -_masked_mean(torch.min(ratio * adv, clipped * adv), mask)
+            # value loss: V may move at most vf_clip from V_old; the worse of the two errors counts
+            values = response_values(value_model, mb)  # (b, T) V_θ
+            v_old, returns = rollout.values[idx], rollout.returns[idx]  # (b, T)
+            v_clipped = v_old + (values - v_old).clamp(-config.vf_clip, config.vf_clip)
+            vf_loss = 0.5 * _masked_mean(
+                torch.max((values - returns) ** 2, (v_clipped - returns) ** 2), mask
+            )
+            # one gradient step on both models, the global gradient norm clipped
+            loss = pg_loss + config.vf_coef * vf_loss
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+            optimizer.step()
 
 
-def _update(policy, value_model, optimizer, rollout, config, *, clip=True, clip_product=False,
-            clip_values=True, whiten_advantages=True, clip_grad=True, step=True) -> None:  # fmt: skip
+def _update(policy, value_model, optimizer, rollout, config, generator, *, clip=True,
+            clip_product=False, clip_values=True, whiten_advantages=True, clip_grad=True,
+            step=True, minibatches=True, whiten_per_minibatch=False,
+            shuffle_once=False) -> None:  # fmt: skip
     """The update with one knob per typical mistake (the defaults give the right answer)."""
-    mask = rollout.mask
-    advantages = rollout.advantages * mask
-    if whiten_advantages:
-        advantages = whiten(rollout.advantages, mask) * mask
-    logprobs = response_logprobs(policy, rollout.batch, config.temperature)
-    ratio = ((logprobs - rollout.logprobs) * mask).exp()
+    B = len(rollout.batch)
+    advantages = rollout.advantages * rollout.mask
+    if whiten_advantages and not whiten_per_minibatch:
+        advantages = whiten(rollout.advantages, rollout.mask) * rollout.mask
+    epochs, size = (config.ppo_epochs, config.minibatch_size) if minibatches else (1, B)
     lo, hi = 1 - config.clip_eps, 1 + config.clip_eps
-    if not clip:
-        objective = ratio * advantages
-    elif clip_product:
-        objective = torch.min(ratio * advantages, (ratio * advantages).clamp(lo, hi))
-    else:
-        objective = torch.min(ratio * advantages, ratio.clamp(lo, hi) * advantages)
-    pg_loss = -_masked_mean(objective, mask)
-    values = response_values(value_model, rollout.batch)
-    error = (values - rollout.returns) ** 2
-    if clip_values:
-        v_clipped = rollout.values + (values - rollout.values).clamp(
-            -config.vf_clip, config.vf_clip
-        )
-        error = torch.max(error, (v_clipped - rollout.returns) ** 2)
-    vf_loss = 0.5 * _masked_mean(error, mask)
-    optimizer.zero_grad()
-    (pg_loss + config.vf_coef * vf_loss).backward()
-    if clip_grad:
-        params = [*policy.parameters(), *value_model.parameters()]
-        torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
-    if step:
-        optimizer.step()
+    order = torch.randperm(B, generator=generator)
+    for _epoch in range(epochs):
+        if not shuffle_once and _epoch > 0:
+            order = torch.randperm(B, generator=generator)
+        for start in range(0, B, size):
+            idx = order[start : start + size]
+            mb, mask, adv = rollout.batch.select(idx), rollout.mask[idx], advantages[idx]
+            if whiten_per_minibatch:
+                adv = whiten(rollout.advantages[idx], mask) * mask
+            logprobs = response_logprobs(policy, mb, config.temperature)
+            ratio = ((logprobs - rollout.logprobs[idx]) * mask).exp()
+            if not clip:
+                objective = ratio * adv
+            elif clip_product:
+                objective = torch.min(ratio * adv, (ratio * adv).clamp(lo, hi))
+            else:
+                objective = torch.min(ratio * adv, ratio.clamp(lo, hi) * adv)
+            pg_loss = -_masked_mean(objective, mask)
+            values = response_values(value_model, mb)
+            v_old, returns = rollout.values[idx], rollout.returns[idx]
+            error = (values - returns) ** 2
+            if clip_values:
+                v_clipped = v_old + (values - v_old).clamp(-config.vf_clip, config.vf_clip)
+                error = torch.max(error, (v_clipped - returns) ** 2)
+            vf_loss = 0.5 * _masked_mean(error, mask)
+            optimizer.zero_grad()
+            (pg_loss + config.vf_coef * vf_loss).backward()
+            if clip_grad:
+                params = [*policy.parameters(), *value_model.parameters()]
+                torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+            if step:
+                optimizer.step()
 
 
 # Typical wrong answers, each an update function like the learner's, with what to say.
@@ -177,13 +202,33 @@ MISTAKES = {
         "the parameters did not change: after loss.backward() (and the gradient clipping) "
         "call optimizer.step().",
     ),
+    "one step on the whole batch": (
+        lambda *a: _update(*a, minibatches=False),
+        "you take one gradient step on the whole batch. PPO reuses each rollout: for each of "
+        "config.ppo_epochs epochs, shuffle (order = torch.randperm(B, generator=generator)) and "
+        "take one step per minibatch of config.minibatch_size rows (idx = order[start : start "
+        "+ config.minibatch_size]; rollout.batch.select(idx); every (B, T) tensor [idx]).",
+    ),
+    "advantages whitened per minibatch": (
+        lambda *a: _update(*a, whiten_per_minibatch=True),
+        "you whiten the advantages inside the minibatch loop, so each minibatch gets its own "
+        "mean and std; whiten them once, over the whole batch, before the loop (as step 4 of "
+        "lesson 04 does), then index the whitened tensor with [idx].",
+    ),
+    "one shuffle for all epochs": (
+        lambda *a: _update(*a, shuffle_once=True),
+        "you shuffle once and reuse that order in every epoch; draw a new order = "
+        "torch.randperm(B, generator=generator) at the start of each epoch, so the minibatches "
+        "differ from epoch to epoch.",
+    ),
 }
 
 _HINT = (
     "hint: whiten the advantages; ρ = exp(log π_θ − log π_old); pg_loss = −mean(min(ρ·A, "
     "clip(ρ, 1±ε)·A)); vf_loss = ½·mean(max((V−R)², (clip(V, V_old±c)−R)²)); loss = pg_loss + "
     "vf_coef·vf_loss; zero_grad, backward, clip_grad_norm_, step — means over real tokens "
-    "(rollout.mask)"
+    "(rollout.mask); advantages whitened once, then per epoch a new randperm(B, generator=generator) "
+    "and one step per minibatch of config.minibatch_size rows"
 )
 
 
@@ -197,7 +242,7 @@ def make_case(seed: int = 0):
         reward_model = build_reward_model(tokenizer, seed=seed + 1, **_SIZE)
         value_model = value_model_from_reward_model(reward_model)
         config = PPOConfig(
-            batch_size=_B, ppo_epochs=1, num_minibatches=1, max_new_tokens=6, beta=0.1,
+            batch_size=_B, ppo_epochs=2, num_minibatches=2, max_new_tokens=6, beta=0.1,
             clip_eps=0.2, vf_clip=0.2, vf_coef=0.5, max_grad_norm=0.5,
         )  # fmt: skip
         prompts = [r["prompt"] for r in load_records("prompts_train")[:_B]]
@@ -226,18 +271,20 @@ def make_case(seed: int = 0):
 
 
 def _run(fn, policy, value_model, ro: Rollout, config):
-    """Run `fn` on fresh copies; return (its result, the parameters after, or None, failure)."""
+    """Run `fn` on fresh copies (and a fresh seeded generator); return (the parameters after,
+    None or the failure)."""
     policy, value_model, ro = copy.deepcopy(policy), copy.deepcopy(value_model), copy.deepcopy(ro)
     optimizer = torch.optim.SGD([*policy.parameters(), *value_model.parameters()], lr=_LR)
-    _, failed = run_candidate(fn, policy, value_model, optimizer, ro, config, stub_hint=_HINT)
+    g = torch.Generator().manual_seed(0)
+    _, failed = run_candidate(fn, policy, value_model, optimizer, ro, config, g, stub_hint=_HINT)
     params = [p.detach().clone() for p in (*policy.parameters(), *value_model.parameters())]
     return params, failed
 
 
-def _package_update(policy, value_model, optimizer, ro, config) -> None:
+def _package_update(policy, value_model, optimizer, ro, config, generator) -> None:
     """The package's step 5 (trainers.ppo.ppo_update) after step 4's whitening."""
     ro.advantages = whiten(ro.advantages, ro.mask) * ro.mask
-    ppo_update(policy, value_model, optimizer, ro, config, torch.Generator().manual_seed(0))
+    ppo_update(policy, value_model, optimizer, ro, config, generator)
 
 
 def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
@@ -245,7 +292,8 @@ def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
 
 
 def check_ppo_update(fn, raise_on_fail: bool = False) -> Verdict:
-    """Check a learner's `fn(policy, value_model, optimizer, rollout, config)` (see the module).
+    """Check a learner's `fn(policy, value_model, optimizer, rollout, config, generator)`
+    (see the module).
 
     Compares every parameter of policy and value model after the learner's step with the
     package's `ppo_update` on identical copies; prints and returns a Verdict (raises

@@ -22,6 +22,8 @@ STYLE = {  # method -> (colour, marker)
     "DPO": ("tab:orange", "s"),
     "GRPO": ("tab:green", "^"),
     "best-of-N": ("tab:purple", "D"),
+    "REINFORCE": ("tab:brown", "v"),  # lesson 09
+    "RLOO": ("tab:red", "P"),
     "reference (SFT)": ("black", "*"),
 }
 

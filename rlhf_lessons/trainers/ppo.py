@@ -57,7 +57,13 @@ from .common import (
     progress_bar,
     save_checkpoint,
 )
-from .contract import TrainerConfig, TrainResult, resolve_doctor, stop_on_non_finite
+from .contract import (
+    TrainerConfig,
+    TrainResult,
+    prepare_policy,
+    resolve_doctor,
+    stop_on_non_finite,
+)
 
 __all__ = [
     "PPOConfig",
@@ -541,6 +547,7 @@ class PPOResult(TrainResult):
 
     value_model: torch.nn.Module | None = None  # the trained value model
     samples: list[str] = field(default_factory=list)  # the last rollout's responses
+    rollout: Rollout | None = None  # the last rollout, steps 1-4 done (lesson 09 looks inside)
     reward_norm: tuple[float, float] = (0.0, 1.0)  # (mean, std) the score was normalised by
 
 
@@ -607,6 +614,7 @@ def train_ppo(
     device = _device(policy)
     if device.type != "cpu":
         g = torch.Generator(device=device).manual_seed(config.seed)
+    prepare_policy(policy, reference)
     doctor = resolve_doctor(doctor, "ppo", progress)
 
     # The four models: policy (trained), reference (frozen), reward model (frozen), value model.
@@ -701,7 +709,7 @@ def train_ppo(
     return PPOResult(
         policy=policy, config=config, metrics=log.rows, evaluations=evaluations, doctor=doctor,
         stopped=stopped, train_seconds=train_seconds, value_model=value_model, samples=samples,
-        reward_norm=reward_norm,
+        reward_norm=reward_norm, rollout=last_rollout,
     )  # fmt: skip
 
 
