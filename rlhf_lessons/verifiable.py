@@ -117,8 +117,9 @@ def run_variant(
     (tokens per response) and "entropy" (nats per token), both means of the training batches of
     the last 5 steps, "clipfrac" and "zero_variance_groups" (means over every step),
     "dropped_groups" (summed over steps; 0 without dynamic sampling), "seconds" (wall),
-    "cpu_seconds" (this process's CPU time of the training call), "metrics" (the trainer's rows),
-    "result" (the GRPOResult)}.
+    "cpu_seconds" (this process's CPU time of the training call), "metrics" (the trainer's rows,
+    each with "pass_rate" = its "reward", the training batch's pass rate), "result" (the
+    GRPOResult)}.
     """
     config = rlvr_config(variant, steps=steps, seed=world.seed, **overrides)
     policy = copy.deepcopy(world.reference).requires_grad_(True)
@@ -146,7 +147,7 @@ def run_variant(
         "dropped_groups": sum(r["dropped_groups"] for r in rows),
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,
-        "metrics": rows,
+        "metrics": [r | {"pass_rate": r["reward"]} for r in rows],  # reward = the verifier's
         "result": result,
     }
 
