@@ -68,6 +68,11 @@ def my_dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps,
 def my_reinforce_loss(seq_logprobs, rewards, baseline):  # no baseline
     return -(rewards.detach() * seq_logprobs).mean()
 """,
+    "my_grpo_loss": """
+def my_grpo_loss(per_token_loss, mask, loss_type):  # one token mean for every loss type
+    m = mask.float()
+    return (per_token_loss * m).sum() / m.sum()
+""",
     "ppo_bytes_per_param": """
 def ppo_bytes_per_param(lora_fraction):  # only the trained copies
     return 32
