@@ -84,16 +84,16 @@ def load_verifiable_world(seed: int = 0, eval_prompts: int = 128) -> VerifiableW
     )
 
 
-def pass_rate(world: VerifiableWorld, policy=None, **sampling) -> dict:
+def pass_rate(world: VerifiableWorld, policy=None, *, verifier=verify_all, **sampling) -> dict:
     """Sample one response per held-out prompt and verify it: {"pass_rate", "samples", ...}.
 
     policy None = the SFT policy. The sampling seed is the world's (as `train_grpo`'s held-out
-    evaluation), so before/after numbers compare like with like; `sampling` goes to
-    `evaluate_policy` (temperature, max_new_tokens...).
+    evaluation), so before/after numbers compare like with like. verifier: texts -> 0/1 scores
+    (a learner's stricter task, say); `sampling` goes to `evaluate_policy` (temperature, ...).
     """
     ev = evaluate_policy(
         world.reference if policy is None else policy, world.tokenizer, world.eval_prompts,
-        seed=world.seed, gold_fn=verify_all, **sampling,
+        seed=world.seed, gold_fn=verifier, **sampling,
     )  # fmt: skip
     return {"pass_rate": ev["gold"], "samples": ev["samples"], "prompts": ev["prompts"]}
 
@@ -107,11 +107,18 @@ def rlvr_config(variant: str = "GRPO", steps: int = 30, seed: int = 0, **overrid
 
 
 def run_variant(
-    world: VerifiableWorld, variant: str = "GRPO", *, steps: int = 30, doctor=False, **overrides
+    world: VerifiableWorld,
+    variant: str = "GRPO",
+    *,
+    steps: int = 30,
+    doctor=False,
+    verifier=verify_all,
+    **overrides,
 ) -> dict:
     """Train a copy of the SFT policy with one variant on the verifier; evaluate before and after.
 
-    reward_fn = gold_fn = verify_all: the reward is the gold. `overrides` are GRPOConfig fields
+    reward_fn = gold_fn = verifier (texts -> 0/1 scores; default the toy task's `verify_all`): the
+    reward is the gold. doctor: as `train_grpo`'s (False: none). `overrides` are GRPOConfig fields
     (e.g. dynamic_sampling=True, temperature=...). Returns {"variant", "pass_before",
     "pass_after" (held-out pass rates, the same prompts and sampling seed), "response_length"
     (tokens per response) and "entropy" (nats per token), both means of the training batches of
@@ -126,7 +133,7 @@ def run_variant(
     t0, c0 = time.perf_counter(), time.process_time()
     result: GRPOResult = train_grpo(
         config, policy, world.reference, None, world.tokenizer, world.prompts,
-        reward_fn=verify_all, gold_fn=verify_all, eval_prompts=world.eval_prompts,
+        reward_fn=verifier, gold_fn=verifier, eval_prompts=world.eval_prompts,
         doctor=doctor, progress=False,
     )  # fmt: skip
     seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0

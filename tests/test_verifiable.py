@@ -65,3 +65,16 @@ def test_trl_defaults_the_lesson_cites():
     fields = {f.name: f for f in dataclasses.fields(trl.GRPOConfig)}
     assert fields["beta"].default == 0.0
     assert "0.28" in fields["epsilon_high"].metadata["help"]
+
+
+def test_a_learners_verifier_is_the_reward_and_the_gold(world):
+    """Lesson 10's try-it 3: a stricter task passed as `verifier` is what trains and is judged."""
+    from rlhf_lessons.toy.verifier import verify_all
+
+    def strict(texts):  # also fail responses of more than 4 words (<eos> is the 5th "word")
+        return [v if len(t.split()) <= 5 else 0.0 for t, v in zip(texts, verify_all(texts))]
+
+    assert pass_rate(world, verifier=strict)["pass_rate"] <= pass_rate(world)["pass_rate"]
+    row = run_variant(world, "GRPO", steps=3, verifier=strict)
+    assert all(r["reward"] == r["gold"] for r in row["metrics"])
+    assert row["pass_before"] == pass_rate(world, verifier=strict)["pass_rate"]  # same yardstick
