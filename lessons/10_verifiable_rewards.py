@@ -76,7 +76,7 @@ assert sft["pass_rate"] < 0.3
 #
 # GRPO (lesson 06) needs only a score per response: `train_grpo(..., reward_fn=verify_all,
 # gold_fn=verify_all)` — the reward and the gold are the same function — with no reward model
-# and `beta=0.0` (no KL to the reference; section 4 says why that is the default here). Each
+# and `beta=0.0` (no KL to the reference; the KL section below says why that is the default). Each
 # step samples 8 prompts × 8 responses, and `epochs=2` takes two gradient steps on each batch.
 
 # %%
@@ -270,11 +270,11 @@ for name in ("k1", "k2", "kl_policy_ref", "k3", "kl_ref_policy"):
 # The variants differ in how a (B, T) per-token loss $L_{it}$ becomes one number. With mask
 # $m_{it}$ (1 = a real token) and $|o_i| = \sum_t m_{it}$:
 #
-# $$\text{grpo: } \frac1B\sum_i \frac{1}{|o_i|}\sum_t m_{it}L_{it} \qquad
-# \text{dr\_grpo: } \frac{1}{B\,T}\sum_{i,t} m_{it}L_{it} \qquad
-# \text{dapo: } \frac{\sum_{i,t} m_{it}L_{it}}{\sum_{i,t} m_{it}}$$
+# - `"grpo"`: $\frac1B\sum_i \frac{1}{|o_i|}\sum_t m_{it}L_{it}$ (mean per response, then over responses)
+# - `"dr_grpo"`: $\frac{1}{B\,T}\sum_{i,t} m_{it}L_{it}$ ($T$ = the mask's width, the longest a response may be)
+# - `"dapo"`: $\sum_{i,t} m_{it}L_{it} \,\big/ \sum_{i,t} m_{it}$ (every real token of the batch alike)
 #
-# ($T$ = the mask's width, the longest a response may be.) Write
+# Write
 # `my_grpo_loss(per_token_loss, mask, loss_type)`. Padding positions of `per_token_loss` hold
 # garbage, as a real one computed after `<eos>` does. The checker names the usual mistakes.
 
@@ -311,9 +311,11 @@ verdict = check_grpo_loss(solution_grpo_loss)
 #    beta). Compare the pass rate and the final KL with the beta = 0 run above.
 # 2. Sample colder: `temperature=0.3`. How does the fraction of equal-reward groups change, and
 #    the pass rate after `STEPS` steps? Where between `1e-3` and 1 does learning stop?
-# 3. Make the task harder: verify with `MAX_WORDS` lowered (edit a copy of `verify` in a cell and
-#    pass it as `reward_fn`). How does the SFT pass rate, and the first steps' share of all-fail
-#    groups, change?
+# 3. Make the task harder: write `strict(texts)`, which also fails responses of more than 4 words
+#    (`[v if len(t.split()) <= 5 else 0.0 for t, v in zip(texts, verify_all(texts))]`: the
+#    `<eos>` counts as a word there), and pass it as `pass_rate(world, verifier=strict)` and
+#    `run_variant(world, "GRPO", steps=STEPS, verifier=strict)`. How do the SFT pass rate and the
+#    first steps' share of all-fail groups change?
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Quiz
