@@ -98,7 +98,7 @@ ALL_FRONTIER = [(p, *c) for p in answer_files() for c in frontier_citations(p)]
 
 
 def test_there_is_an_answer_file_per_lesson_and_they_cite_numbers():
-    assert [p.stem for p in answer_files()] == [f"{n:02d}" for n in range(1, 10)]
+    assert [p.stem for p in answer_files()] == [f"{n:02d}" for n in range(1, 11)]
     assert len(ALL_CITATIONS) >= 40, f"only {len(ALL_CITATIONS)} tagged citations in the answers"
 
 

@@ -45,7 +45,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "trainers.toy_models",
         "trainers.run_cache",
     ),  # fmt: skip
-    "analysis": ("optimum", "best_of_n", "comparison", "trl_count"),
+    "analysis": ("optimum", "best_of_n", "comparison", "trl_count", "verifiable"),
     "planning": ("budget", "presets"),
     "hf": ("chat", "smoke", "hf", "distributed"),
     "course": (
@@ -63,7 +63,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "plots.budget",
         "plots.update",
         "exercises",
-        *(f"exercises.lesson{n:02d}" for n in range(1, 10)),
+        *(f"exercises.lesson{n:02d}" for n in range(1, 11)),
         "exercises.capstone",
     ),  # fmt: skip
     "CLI": ("__main__",),

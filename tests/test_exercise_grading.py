@@ -84,6 +84,11 @@ def my_ppo_update(policy, value_model, optimizer, rollout, config, generator):  
     torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
     optimizer.step()
 """,
+    "my_grpo_loss": """
+def my_grpo_loss(per_token_loss, mask, loss_type):  # one token mean for every loss type
+    m = mask.float()
+    return (per_token_loss * m).sum() / m.sum()
+""",
     "ppo_bytes_per_param": """
 def ppo_bytes_per_param(lora_fraction):  # only the trained copies
     return 32

@@ -33,6 +33,9 @@ LABELS = {
     "beta": "beta (KL coefficient)",
     "eos_rate": "responses ending with <eos>",
     "objective": "reward − beta·KL",
+    "pass_rate": "pass rate (verifier), training batch",  # lesson 10
+    "response_length": "response length (tokens)",
+    "zero_variance_groups": "groups with equal rewards",
 }
 
 

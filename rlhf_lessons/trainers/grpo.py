@@ -55,6 +55,7 @@ __all__ = [
     "GRPOResult",
     "group_advantages",
     "varied_groups",
+    "aggregate_loss",
     "grpo_loss",
     "sample_groups",
     "score_groups",
@@ -187,6 +188,42 @@ def varied_groups(rewards, group_size: int, tol: float = 1e-6) -> torch.Tensor:
     return keep.repeat_interleave(group_size)  # (B·G,)
 
 
+def aggregate_loss(
+    per_token_loss, mask, loss_type="grpo", *, max_completion_length=None, num_items_in_batch=None
+) -> torch.Tensor:
+    """One number from a (B, T) per-token loss: the one place GRPO's loss types differ.
+
+    Introduced in 10_verifiable_rewards (its exercise); `grpo_loss` ends with it. TRL 1.16's
+    normalisations, with L_it the loss of token t of response i and |o_i| its length:
+
+        "grpo"     (1/B) Σ_i (1/|o_i|) Σ_t L_it   a long response's tokens weigh less (length bias)
+        "bnpo"     Σ_it L_it / Σ_i |o_i|            every token of this batch alike
+        "dr_grpo"  Σ_it L_it / (B · T_max)          a constant divisor (Liu et al. 2025)
+        "dapo"     Σ_it L_it / num_items_in_batch   the tokens of the whole generation batch
+
+    Args:
+        per_token_loss: (B, T) loss per token (padding positions may hold anything).
+        mask: (B, T) 1 = real response token, 0 = padding.
+        max_completion_length: T_max for "dr_grpo" (None: T, the mask's width).
+        num_items_in_batch: token count for "dapo" (None: mask.sum(), this batch's tokens).
+    Returns: a scalar tensor.
+    """
+    if loss_type not in LOSS_TYPES:
+        raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {loss_type!r}")
+    mask = mask.float()  # (B, T)
+    if loss_type == "grpo":
+        per_response = (per_token_loss * mask).sum(-1) / mask.sum(-1).clamp(min=1)  # (B,)
+        return per_response.mean()
+    if loss_type == "bnpo":
+        return (per_token_loss * mask).sum() / mask.sum().clamp(min=1)
+    if loss_type == "dr_grpo":
+        t_max = mask.shape[1] if max_completion_length is None else max_completion_length
+        return (per_token_loss * mask).sum() / (mask.shape[0] * t_max)
+    # "dapo"
+    n_items = mask.sum() if num_items_in_batch is None else torch.as_tensor(num_items_in_batch)
+    return (per_token_loss * mask).sum() / n_items.float().clamp(min=1)
+
+
 def grpo_loss(
     logprobs,
     old_logprobs,
@@ -246,17 +283,10 @@ def grpo_loss(
     surrogate = torch.min(ratio * A, clipped * A)  # pessimistic bound, as PPO
     kl = kl_k3(ref_logprobs - logprobs)  # (B, T) k3 with log r = log π_ref - log π_θ
     per_token = surrogate - beta * kl  # (B, T) the objective to maximise
-    if loss_type == "grpo":
-        per_response = (per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1)  # (B,)
-        loss = -per_response.mean()
-    elif loss_type == "bnpo":
-        loss = -(per_token * mask).sum() / mask.sum().clamp(min=1)
-    elif loss_type == "dr_grpo":
-        t_max = mask.shape[1] if max_completion_length is None else max_completion_length
-        loss = -(per_token * mask).sum() / (mask.shape[0] * t_max)
-    else:  # "dapo"
-        n_items = mask.sum() if num_items_in_batch is None else torch.as_tensor(num_items_in_batch)
-        loss = -(per_token * mask).sum() / n_items.float().clamp(min=1)
+    loss = aggregate_loss(
+        -per_token, mask, loss_type, max_completion_length=max_completion_length,
+        num_items_in_batch=num_items_in_batch,
+    )  # fmt: skip
     ratio = ratio.expand_as(mask)  # (B, T) for the clip statistics
     with torch.no_grad():
         n = mask.sum()
