@@ -12,7 +12,7 @@ from rlhf_lessons.toy.verifier import verify, verify_all, why_not
     [
         ("a great film <eos>", None),
         ("a great film", "no <eos>"),
-        ("great <eos>", "1 words, not 3..6"),
+        ("great <eos>", "1 word, not 3..6"),
         ("the plot and cast and great acting was so <eos>", "9 words, not 3..6"),
         ("a long film <eos>", "no positive adjective"),
         ("a great but boring film <eos>", "a negative adjective"),

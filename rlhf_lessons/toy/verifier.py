@@ -37,7 +37,8 @@ def why_not(response: str | list[str]) -> str | None:
     if not ended:
         return "no <eos>"
     if not MIN_WORDS <= len(words) <= MAX_WORDS:
-        return f"{len(words)} words, not {MIN_WORDS}..{MAX_WORDS}"
+        s = "" if len(words) == 1 else "s"
+        return f"{len(words)} word{s}, not {MIN_WORDS}..{MAX_WORDS}"
     if not any(w in _POS for w in words):
         return "no positive adjective"
     if any(w in _NEG for w in words):
