@@ -77,19 +77,12 @@ class ToyWorld:
 
 def load_world(seed: int = 0, eval_prompts: int = 128) -> ToyWorld:
     """The cached toy SFT policy and reward model, and the toy data (seconds; trains if missing)."""
-    from transformers.utils import logging as hf_logging
-
-    from .models import freeze
+    from .models import freeze, quiet_transformers
     from .trainers.toy_models import toy_reward_model, toy_sft_policy
 
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # no "Loading weights" bars for two tiny checkpoints
-    try:
+    with quiet_transformers():  # no "Loading weights" bars for two tiny checkpoints
         policy, tokenizer = toy_sft_policy(seed=seed)
         reward_model = toy_reward_model(seed=seed)
-    finally:
-        if bars:
-            hf_logging.enable_progress_bar()
     return ToyWorld(
         reference=freeze(policy),
         reward_model=reward_model,

@@ -63,18 +63,11 @@ class VerifiableWorld:
 
 def load_verifiable_world(seed: int = 0, eval_prompts: int = 128) -> VerifiableWorld:
     """The cached toy SFT policy (trained now if missing) and the toy prompts. No reward model."""
-    from transformers.utils import logging as hf_logging
-
-    from .models import freeze
+    from .models import freeze, quiet_transformers
     from .trainers.toy_models import toy_sft_policy
 
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # no "Loading weights" bar for a tiny checkpoint
-    try:
+    with quiet_transformers():  # no "Loading weights" bar for a tiny checkpoint
         policy, tokenizer = toy_sft_policy(seed=seed)
-    finally:
-        if bars:
-            hf_logging.enable_progress_bar()
     return VerifiableWorld(
         reference=freeze(policy),
         tokenizer=tokenizer,
